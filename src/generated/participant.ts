@@ -1,0 +1,21 @@
+import type * as grpc from '@grpc/grpc-js';
+import type { MessageTypeDefinition } from '@grpc/proto-loader';
+
+import type { BranchRequest as _tcc_v1_BranchRequest, BranchRequest__Output as _tcc_v1_BranchRequest__Output } from './tcc/v1/BranchRequest';
+import type { BranchResponse as _tcc_v1_BranchResponse, BranchResponse__Output as _tcc_v1_BranchResponse__Output } from './tcc/v1/BranchResponse';
+import type { ParticipantClient as _tcc_v1_ParticipantClient, ParticipantDefinition as _tcc_v1_ParticipantDefinition } from './tcc/v1/Participant';
+
+type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> = {
+  new(...args: ConstructorParameters<Constructor>): Subtype;
+};
+
+export interface ProtoGrpcType {
+  tcc: {
+    v1: {
+      BranchRequest: MessageTypeDefinition<_tcc_v1_BranchRequest, _tcc_v1_BranchRequest__Output>
+      BranchResponse: MessageTypeDefinition<_tcc_v1_BranchResponse, _tcc_v1_BranchResponse__Output>
+      Participant: SubtypeConstructor<typeof grpc.Client, _tcc_v1_ParticipantClient> & { service: _tcc_v1_ParticipantDefinition }
+    }
+  }
+}
+
