@@ -1,9 +1,24 @@
+import * as grpc from '@grpc/grpc-js';
+import { ReflectionService } from '@grpc/reflection';
+import { HealthImplementation } from 'grpc-health-check';
+import Redis from 'ioredis';
+import type { Logger } from 'pino';
 import type { Config } from './config/config';
+import { systemClock, type Clock } from './engine/clock';
+import { describe } from './engine/recovery-loop';
+import { TransactionEngine } from './engine/transaction-engine';
+import { createLogger } from './log/logger';
+import { loadTccProto } from './protocol/tcc-proto';
+import { createAdminHandlers } from './server/admin-service';
+import { createCoordinatorHandlers } from './server/coordinator-service';
+import { createTransactionStore } from './store/create-store';
 
 /** Options of {@link startCoordinator}. */
 export interface StartCoordinatorOptions {
-  /** pino logger; default: one built from `config.logLevel` writing JSON to stdout. */
-  logger?: unknown;
+  /** Default: JSON to stdout at `config.logLevel`. */
+  logger?: Logger;
+  /** Default: the system clock. */
+  clock?: Clock;
 }
 
 /** A coordinator serving gRPC (Coordinator, Admin, health, reflection) on `address`. */
@@ -11,13 +26,99 @@ export interface RunningCoordinator {
   /** `host:port` actually bound (resolves port 0). */
   readonly address: string;
   readonly config: Config;
+  readonly engine: TransactionEngine;
+  /** Connected when TCC_REDIS_URL is set. Nothing correct depends on it. */
+  readonly redis: Redis | undefined;
   /** Drains in-flight calls (up to `config.shutdownGraceMs`), then closes the database and Redis. */
   shutdown(): Promise<void>;
 }
 
-/** Migrates the database, then serves. STUB: being implemented. */
+/** Services reported by grpc.health.v1; '' is the whole server. */
+const HEALTH_SERVICES = ['', 'tcc.v1.Coordinator', 'tcc.v1.Admin'];
+
+async function connectRedis(url: string, logger: Logger): Promise<Redis> {
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 2, connectTimeout: 5_000 });
+  redis.on('error', (err: Error) => logger.warn({ err: describe(err) }, 'redis error'));
+  try {
+    await redis.connect();
+  } catch (err) {
+    // Redis only spares duplicate work; the coordinator is correct without it.
+    logger.warn({ err: describe(err) }, 'redis not reachable at start; continuing without it until it is');
+  }
+  return redis;
+}
+
+/** Migrates the database, then serves. */
 export async function startCoordinator(config: Config, options: StartCoordinatorOptions = {}): Promise<RunningCoordinator> {
-  void config;
-  void options;
-  throw new Error('not implemented yet');
+  const logger = options.logger ?? createLogger({ level: config.logLevel, node: config.nodeId });
+  const clock = options.clock ?? systemClock;
+  const store = await createTransactionStore({ url: config.dbUrl });
+  const redis = config.redisUrl ? await connectRedis(config.redisUrl, logger) : undefined;
+
+  const engine = new TransactionEngine({
+    store,
+    logger,
+    clock,
+    node: config.nodeId,
+    limits: {
+      defaultTimeoutMs: config.defaultTimeoutMs,
+      maxTimeoutMs: config.maxTimeoutMs,
+      branchTimeoutMs: config.branchTimeoutMs,
+      maxPayloadBytes: config.maxPayloadBytes,
+      maxBranches: config.maxBranches,
+      sweepIntervalMs: config.sweepIntervalMs,
+      maxWaitMs: config.maxWaitMs,
+    },
+    retryPolicy: { initialMs: config.retryInitialMs, maxMs: config.retryMaxMs, multiplier: 2, jitter: 0.5 },
+  });
+
+  const { packageDefinition, grpcObject } = loadTccProto();
+  const server = new grpc.Server({
+    // An Execute carries every branch's payload in one message.
+    'grpc.max_receive_message_length': config.maxPayloadBytes * config.maxBranches + 1024 * 1024,
+  });
+  server.addService(grpcObject.tcc.v1.Coordinator.service, createCoordinatorHandlers(engine, logger));
+  server.addService(
+    grpcObject.tcc.v1.Admin.service,
+    createAdminHandlers(engine, { adminToken: config.adminToken, logger, clock }),
+  );
+  const health = new HealthImplementation(Object.fromEntries(HEALTH_SERVICES.map((s) => [s, 'SERVING' as const])));
+  health.addToServer(server);
+  new ReflectionService(packageDefinition).addToServer(server);
+
+  let port: number;
+  try {
+    port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync(config.grpcAddr, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    );
+  } catch (err) {
+    redis?.disconnect();
+    await store.close();
+    throw err;
+  }
+  engine.start();
+  const host = config.grpcAddr.slice(0, config.grpcAddr.lastIndexOf(':'));
+  const address = `${host}:${port}`;
+
+  let closing: Promise<void> | undefined;
+  const shutdown = () =>
+    (closing ??= (async () => {
+      for (const s of HEALTH_SERVICES) health.setStatus(s, 'NOT_SERVING');
+      // Let in-flight calls finish (a decision already written still answers its caller), then cut the rest.
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, config.shutdownGraceMs);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+      await engine.stop();
+      if (redis) await redis.quit().catch(() => redis.disconnect());
+      await store.close();
+    })());
+
+  return { address, config, engine, redis, shutdown };
 }

@@ -28,6 +28,10 @@ export interface Config {
   retryInitialMs: number;
   /** Cap of the phase-two retry delay (TCC_RETRY_MAX_MS). Default 300 000 (5 min). */
   retryMaxMs: number;
+  /** Longest time between two recovery sweeps (TCC_SWEEP_INTERVAL_MS). Default 1 000. */
+  sweepIntervalMs: number;
+  /** Longest a `wait` Commit/Rollback/Execute waits when the call has no deadline (TCC_MAX_WAIT_MS). Default 30 000. */
+  maxWaitMs: number;
   /** How long SIGTERM waits for in-flight calls before closing (TCC_SHUTDOWN_GRACE_MS). Default 10 000. */
   shutdownGraceMs: number;
   /** This process's name in tcc_logs and logs (TCC_NODE_ID). Default `<hostname>-<pid>`. */
@@ -119,6 +123,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const maxBranches = int(env, 'TCC_MAX_BRANCHES', 64, 1, 1_000);
   const retryInitialMs = int(env, 'TCC_RETRY_INITIAL_MS', 1_000, 1, 3_600_000);
   const retryMaxMs = int(env, 'TCC_RETRY_MAX_MS', 300_000, retryInitialMs, 24 * 3_600_000);
+  const sweepIntervalMs = int(env, 'TCC_SWEEP_INTERVAL_MS', 1_000, 10, 600_000);
+  const maxWaitMs = int(env, 'TCC_MAX_WAIT_MS', 30_000, 0, 3_600_000);
   const shutdownGraceMs = int(env, 'TCC_SHUTDOWN_GRACE_MS', 10_000, 0, 600_000);
 
   const nodeId = str(env, 'TCC_NODE_ID') ?? `${os.hostname()}-${process.pid}`;
@@ -139,6 +145,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxBranches,
     retryInitialMs,
     retryMaxMs,
+    sweepIntervalMs,
+    maxWaitMs,
     shutdownGraceMs,
     nodeId,
   };

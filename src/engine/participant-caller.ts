@@ -1,0 +1,103 @@
+import * as grpc from '@grpc/grpc-js';
+import { loadTccProto } from '../protocol/tcc-proto';
+import type { ParticipantClient } from '../generated/tcc/v1/Participant';
+import type { BranchResponse__Output } from '../generated/tcc/v1/BranchResponse';
+import type { Phase } from './model';
+
+/** How a participant call ended, by the contract's reading of gRPC statuses. */
+export type CallOutcome = 'ok' | 'refused' | 'unknown';
+
+export interface CallResult {
+  outcome: CallOutcome;
+  grpcCode: number;
+  /** Status details (never the payload). */
+  error: string;
+  result: Buffer;
+  startedAt: number;
+  durationMs: number;
+}
+
+export interface ParticipantCall {
+  target: string;
+  phase: Phase;
+  gid: string;
+  branchId: string;
+  action: string;
+  payload: Buffer;
+  timeoutMs: number;
+  traceparent?: string;
+}
+
+/** Options of {@link ParticipantCaller}. */
+export interface ParticipantCallerOptions {
+  /** Channel options for every participant client. Default: keepalive every 30 s. */
+  channelOptions?: grpc.ChannelOptions;
+  /** Clock for log timestamps. Default Date.now. */
+  now?: () => number;
+}
+
+const METHOD: Record<Phase, 'Try' | 'Confirm' | 'Cancel'> = { try: 'Try', confirm: 'Confirm', cancel: 'Cancel' };
+
+/**
+ * Calls participants: one gRPC client per target, reused for every call
+ * (a channel per call would pay a TCP+HTTP/2 handshake each time), and a
+ * deadline on every call.
+ */
+export class ParticipantCaller {
+  private readonly clients = new Map<string, ParticipantClient>();
+  private readonly now: () => number;
+
+  constructor(private readonly options: ParticipantCallerOptions = {}) {
+    this.now = options.now ?? Date.now;
+  }
+
+  private clientFor(target: string): ParticipantClient {
+    let c = this.clients.get(target);
+    if (!c) {
+      const Ctor = loadTccProto().grpcObject.tcc.v1.Participant;
+      c = new Ctor(target, grpc.credentials.createInsecure(), {
+        'grpc.keepalive_time_ms': 30_000,
+        'grpc.keepalive_timeout_ms': 10_000,
+        ...this.options.channelOptions,
+      });
+      this.clients.set(target, c);
+    }
+    return c;
+  }
+
+  call(req: ParticipantCall): Promise<CallResult> {
+    const startedAt = this.now();
+    const md = new grpc.Metadata();
+    md.set('tcc-gid', req.gid);
+    md.set('tcc-branch-id', req.branchId);
+    md.set('tcc-phase', req.phase);
+    if (req.traceparent) md.set('traceparent', req.traceparent);
+    const client = this.clientFor(req.target);
+    const message = { gid: req.gid, branch_id: req.branchId, action: req.action, payload: req.payload };
+    return new Promise<CallResult>((resolve) => {
+      const done = (err: grpc.ServiceError | null, res?: BranchResponse__Output) => {
+        const durationMs = this.now() - startedAt;
+        if (!err) {
+          resolve({ outcome: 'ok', grpcCode: 0, error: '', result: res?.result ?? Buffer.alloc(0), startedAt, durationMs });
+          return;
+        }
+        const refused =
+          req.phase === 'try' && (err.code === grpc.status.ABORTED || err.code === grpc.status.FAILED_PRECONDITION);
+        resolve({
+          outcome: refused ? 'refused' : 'unknown',
+          grpcCode: err.code ?? grpc.status.UNKNOWN,
+          error: `${grpc.status[err.code] ?? err.code}: ${err.details || err.message}`,
+          result: Buffer.alloc(0),
+          startedAt,
+          durationMs,
+        });
+      };
+      client[METHOD[req.phase]](message, md, { deadline: Date.now() + req.timeoutMs }, done);
+    });
+  }
+
+  close(): void {
+    for (const c of this.clients.values()) c.close();
+    this.clients.clear();
+  }
+}

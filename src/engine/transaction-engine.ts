@@ -1,0 +1,469 @@
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import { systemClock, type Clock } from './clock';
+import {
+  BranchConflictError,
+  BranchOutcomeUnknownError,
+  BranchRefusedError,
+  InvalidArgumentError,
+  TransactionAlreadyExistsError,
+  TransactionCommittedError,
+  TransactionNotFoundError,
+  TransactionNotTryingError,
+  TransactionRolledBackError,
+} from './errors';
+import { GidGenerator } from './gid';
+import type { BranchRecord, PhaseLogRecord, TransactionRecord, TryState } from './model';
+import { isFinal } from './model';
+import { ParticipantCaller, type CallResult } from './participant-caller';
+import { PhaseExecutor } from './phase-executor';
+import { describe, RecoveryLoop } from './recovery-loop';
+import type { RetryPolicy } from './retry-policy';
+import { TIMEOUT_REASON } from './state-machine';
+import { validateAction, validateId, validatePayload, validateTarget, validateTimeout } from './validation';
+import { GroupCommitter } from '../store/group-committer';
+import type { DecideResult, NewBranch, RegisterResult, TransactionStore } from '../store/transaction-store';
+
+/** Limits and timings of the engine (from Config; see src/config/config.ts for defaults). */
+export interface EngineLimits {
+  defaultTimeoutMs: number;
+  maxTimeoutMs: number;
+  branchTimeoutMs: number;
+  maxPayloadBytes: number;
+  maxBranches: number;
+  /** Longest sweep interval of the recovery loop, ms. */
+  sweepIntervalMs: number;
+  /** Longest a `wait` call waits when the caller set no deadline, ms. */
+  maxWaitMs: number;
+}
+
+/** Options of {@link TransactionEngine}. */
+export interface TransactionEngineOptions {
+  store: TransactionStore;
+  limits: EngineLimits;
+  retryPolicy: RetryPolicy;
+  logger: Logger;
+  /** This process's name in tcc_logs and claims. */
+  node: string;
+  /** Default: the system clock. */
+  clock?: Clock;
+  /** Default: a new caller with default channel options. */
+  caller?: ParticipantCaller;
+}
+
+export interface BranchInput {
+  branchId?: string;
+  participant: string;
+  action: string;
+  payload: Buffer;
+}
+
+/** A transaction as GetTransaction shows it. */
+export interface TransactionView {
+  txn: TransactionRecord;
+  branches: BranchRecord[];
+  logs: PhaseLogRecord[];
+}
+
+export interface FinishOptions {
+  /** Answer only once phase two has finished, or at `waitUntil`. */
+  wait?: boolean;
+  /** Epoch ms; default now + maxWaitMs. */
+  waitUntil?: number;
+  traceparent?: string;
+}
+
+export interface ExecuteInput {
+  gid?: string;
+  timeoutMs?: number;
+  branches: BranchInput[];
+  sequential?: boolean;
+  wait?: boolean;
+  waitUntil?: number;
+  traceparent?: string;
+}
+
+const TRY_STATE_OF: Record<CallResult['outcome'], TryState> = { ok: 'SUCCEEDED', refused: 'REFUSED', unknown: 'UNKNOWN' };
+
+/**
+ * The coordinator's engine: Begin / Try / Commit / Rollback / Execute / Get,
+ * phase two and recovery. Every state change is written (through the group
+ * committer) before the participant call it allows: a branch before its Try,
+ * a decision before any Confirm/Cancel. A crash at any instant leaves rows
+ * the recovery loop finishes from.
+ */
+export class TransactionEngine {
+  readonly store: TransactionStore;
+  private readonly committer: GroupCommitter;
+  private readonly caller: ParticipantCaller;
+  private readonly clock: Clock;
+  private readonly gids: GidGenerator;
+  private readonly log: Logger;
+  private readonly limits: EngineLimits;
+  private readonly node: string;
+  private readonly executor: PhaseExecutor;
+  private readonly recovery: RecoveryLoop;
+  private readonly waiters = new Map<string, Set<() => void>>();
+  /** Claims last as long as a phase-two round can: every call's deadline plus slack for the write. */
+  private readonly leaseMs: number;
+
+  constructor(o: TransactionEngineOptions) {
+    this.store = o.store;
+    this.clock = o.clock ?? systemClock;
+    this.committer = new GroupCommitter(o.store);
+    this.caller = o.caller ?? new ParticipantCaller({ now: () => this.clock.now() });
+    this.gids = new GidGenerator(() => this.clock.now());
+    this.log = o.logger;
+    this.limits = o.limits;
+    this.node = o.node;
+    this.leaseMs = 2 * o.limits.branchTimeoutMs + 5_000;
+    this.recovery = new RecoveryLoop({ intervalMs: o.limits.sweepIntervalMs, sweep: () => this.sweep(), logger: o.logger });
+    this.executor = new PhaseExecutor({
+      store: o.store,
+      committer: this.committer,
+      caller: this.caller,
+      clock: this.clock,
+      logger: o.logger,
+      node: o.node,
+      branchTimeoutMs: o.limits.branchTimeoutMs,
+      retryPolicy: o.retryPolicy,
+      onRetryScheduled: (at) => this.recovery.wakeAt(at),
+      onRoundEnd: (txn) => this.notify(txn.gid),
+    });
+  }
+
+  /** Starts the recovery loop (one sweep soon, to pick up what a crash left). */
+  start(): void {
+    this.recovery.start();
+    this.recovery.wakeAt(Date.now());
+  }
+
+  /** Stops recovery and waits for phase-two rounds in progress; closes participant channels. */
+  async stop(): Promise<void> {
+    await this.recovery.stop();
+    await Promise.allSettled(this.executor.inFlight());
+    this.caller.close();
+  }
+
+  async begin(input: { gid?: string; timeoutMs?: number }): Promise<TransactionRecord> {
+    const gid = input.gid ? validateId('gid', input.gid) : this.gids.next();
+    const timeout = validateTimeout('timeout_ms', input.timeoutMs ?? 0, this.limits.defaultTimeoutMs, this.limits.maxTimeoutMs);
+    const now = this.clock.now();
+    const [{ txn }] = await this.committer.submit([{ kind: 'create', gid, now, deadlineAt: now + timeout }] as const);
+    if (txn.status !== 'TRYING') throw new TransactionAlreadyExistsError(gid, txn.status);
+    return txn;
+  }
+
+  /** Stores the branch, then calls its Try; answers the participant's result or a typed error. */
+  async tryBranch(input: { gid: string; branch: BranchInput; timeoutMs?: number; traceparent?: string }): Promise<{ branchId: string; result: Buffer }> {
+    const gid = validateId('gid', input.gid);
+    const branch = this.validateBranch('branch', input.branch, randomBytes(8).toString('hex'));
+    const timeout = validateTimeout('timeout_ms', input.timeoutMs ?? 0, this.limits.branchTimeoutMs, this.limits.maxTimeoutMs);
+    const now = this.clock.now();
+    const [reg] = await this.committer.submit([
+      { kind: 'register', gid, now, branches: [branch], maxBranches: this.limits.maxBranches },
+    ] as const);
+    if (!reg.ok) {
+      switch (reg.why) {
+        case 'not_found':
+          throw new TransactionNotFoundError(gid);
+        case 'expired':
+          await this.decideAndFinish(gid, 'rollback', TIMEOUT_REASON, {});
+          throw new TransactionNotTryingError(gid, reg.txn.status, true);
+        case 'not_trying':
+          throw new TransactionNotTryingError(gid, reg.txn.status, false);
+        case 'too_many':
+          throw new InvalidArgumentError('branch', `transaction already has the maximum of ${this.limits.maxBranches} branches`);
+        case 'conflict':
+          throw new BranchConflictError(gid, reg.branchId);
+      }
+    }
+    const stored = reg.branches[0];
+    if (stored.tryState === 'REFUSED') throw new BranchRefusedError(gid, stored.branchId, 'refused earlier');
+    // A Try outliving the transaction is useless: its answer would come after the rollback.
+    const callTimeout = Math.max(1, Math.min(timeout, reg.txn.deadlineAt - now));
+    const call = await this.callTry(stored, callTimeout, input.traceparent);
+    await this.committer.submit([this.tryOutcomeCommand(stored, call)] as const);
+    return this.tryAnswer(stored, call);
+  }
+
+  async commit(gidInput: string, opts: FinishOptions = {}): Promise<TransactionView> {
+    const gid = validateId('gid', gidInput);
+    const res = await this.decideAndFinish(gid, 'commit', '', opts);
+    const { txn } = res;
+    if (txn.status === 'CANCELLING' || txn.status === 'CANCELLED') {
+      throw new TransactionRolledBackError(gid, txn.reason || 'rolled back', txn.status);
+    }
+    return this.settle(res, opts);
+  }
+
+  async rollback(gidInput: string, opts: FinishOptions = {}): Promise<TransactionView> {
+    const gid = validateId('gid', gidInput);
+    const res = await this.decideAndFinish(gid, 'rollback', 'rolled back by the client', opts);
+    if (res.txn.status === 'CONFIRMING' || res.txn.status === 'CONFIRMED') {
+      throw new TransactionCommittedError(gid, res.txn.status);
+    }
+    return this.settle(res, opts);
+  }
+
+  /** Begin + every Try + Commit, or rollback when any Try did not succeed. */
+  async execute(input: ExecuteInput): Promise<TransactionView> {
+    const gid = input.gid ? validateId('gid', input.gid) : this.gids.next();
+    const timeout = validateTimeout('timeout_ms', input.timeoutMs ?? 0, this.limits.defaultTimeoutMs, this.limits.maxTimeoutMs);
+    if (input.branches.length === 0) throw new InvalidArgumentError('branches', 'at least one branch is needed');
+    if (input.branches.length > this.limits.maxBranches) {
+      throw new InvalidArgumentError('branches', `${input.branches.length} branches, over the maximum of ${this.limits.maxBranches}`);
+    }
+    // Ids by position when not given, so a retried Execute names the same branches.
+    const branches = input.branches.map((b, i) => this.validateBranch(`branches[${i}]`, b, String(i + 1)));
+    const seen = new Set<string>();
+    for (const b of branches) {
+      if (seen.has(b.branchId)) throw new InvalidArgumentError('branches', `duplicate branch_id ${b.branchId}`);
+      seen.add(b.branchId);
+    }
+
+    const now = this.clock.now();
+    const deadlineAt = now + timeout;
+    const create = { kind: 'create', gid, now, deadlineAt } as const;
+    const finish: FinishOptions = { wait: input.wait, waitUntil: input.waitUntil, traceparent: input.traceparent };
+    const max = this.limits.maxBranches;
+
+    if (!input.sequential) {
+      const [, reg] = await this.committer.submit([create, { kind: 'register', gid, now, branches, maxBranches: max }] as const);
+      if (!reg.ok) return this.executeRejected(gid, reg, finish);
+      const callTimeout = Math.max(1, Math.min(this.limits.branchTimeoutMs, reg.txn.deadlineAt - now));
+      const calls = await Promise.all(reg.branches.map((b) => this.callTry(b, callTimeout, input.traceparent)));
+      const outcomes = reg.branches.map((b, i) => this.tryOutcomeCommand(b, calls[i]));
+      return this.finishExecute(gid, outcomes, finish);
+    }
+
+    // Sequential: each branch is stored just before its Try; the previous
+    // outcome rides in the same write. Stops at the first Try not succeeded.
+    let pendingOutcome: ReturnType<TransactionEngine['tryOutcomeCommand']> | undefined;
+    for (let i = 0; i < branches.length; i++) {
+      const t = this.clock.now();
+      const register = { kind: 'register', gid, now: t, branches: [branches[i]], maxBranches: max } as const;
+      let reg: RegisterResult;
+      if (i === 0) [, reg] = await this.committer.submit([create, register] as const);
+      else [, reg] = await this.committer.submit([pendingOutcome!, register] as const);
+      if (!reg.ok) return this.executeRejected(gid, reg, finish);
+      const b = reg.branches[0];
+      const call = b.tryState === 'REFUSED' ? undefined : await this.callTry(b, Math.max(1, Math.min(this.limits.branchTimeoutMs, reg.txn.deadlineAt - t)), input.traceparent);
+      if (!call) return this.finishExecute(gid, [], finish);
+      pendingOutcome = this.tryOutcomeCommand(b, call);
+      if (call.outcome !== 'ok') break;
+    }
+    return this.finishExecute(gid, pendingOutcome ? [pendingOutcome] : [], finish);
+  }
+
+  async get(gidInput: string): Promise<TransactionView> {
+    const gid = validateId('gid', gidInput);
+    const txn = await this.store.getTransaction(gid);
+    if (!txn) throw new TransactionNotFoundError(gid);
+    const [branches, logs] = await Promise.all([this.store.getBranches(gid), this.store.getLogs(gid)]);
+    return { txn, branches, logs };
+  }
+
+  /** Operator replay: a decided transaction's pending branches become due now and are worked at once. */
+  async retryNow(gidInput: string): Promise<TransactionView> {
+    const gid = validateId('gid', gidInput);
+    const [{ txn }] = await this.committer.submit([{ kind: 'expedite', gid, now: this.clock.now() }] as const);
+    if (!txn) throw new TransactionNotFoundError(gid);
+    if (txn.status === 'TRYING' && txn.deadlineAt <= this.clock.now()) await this.decideAndFinish(gid, 'rollback', TIMEOUT_REASON, {});
+    await this.sweep();
+    return this.get(gid);
+  }
+
+  // --- internals ---
+
+  private validateBranch(field: string, b: BranchInput, defaultId: string): NewBranch {
+    const payload = Buffer.isBuffer(b.payload) ? b.payload : Buffer.from(b.payload ?? []);
+    return {
+      branchId: b.branchId ? validateId(`${field}.branch_id`, b.branchId) : defaultId,
+      participant: validateTarget(`${field}.participant`, b.participant),
+      action: validateAction(`${field}.action`, b.action),
+      payload: validatePayload(`${field}.payload`, payload, this.limits.maxPayloadBytes),
+    };
+  }
+
+  private callTry(b: BranchRecord, timeoutMs: number, traceparent?: string): Promise<CallResult> {
+    return this.caller.call({
+      target: b.participant,
+      phase: 'try',
+      gid: b.gid,
+      branchId: b.branchId,
+      action: b.action,
+      payload: b.payload,
+      timeoutMs,
+      traceparent,
+    });
+  }
+
+  private tryOutcomeCommand(b: BranchRecord, c: CallResult) {
+    if (c.outcome === 'unknown') {
+      this.log.warn({ gid: b.gid, branch_id: b.branchId, grpc_code: c.grpcCode, err: c.error }, 'Try outcome unknown; branch will be cancelled');
+    }
+    return {
+      kind: 'tryOutcome',
+      gid: b.gid,
+      branchId: b.branchId,
+      state: TRY_STATE_OF[c.outcome],
+      error: c.error,
+      now: this.clock.now(),
+      log: {
+        gid: b.gid,
+        branchId: b.branchId,
+        phase: 'try',
+        attempt: 1,
+        outcome: c.outcome,
+        grpcCode: c.grpcCode,
+        error: c.error,
+        startedAt: c.startedAt,
+        durationMs: c.durationMs,
+        node: this.node,
+      },
+    } as const;
+  }
+
+  private tryAnswer(b: BranchRecord, c: CallResult): { branchId: string; result: Buffer } {
+    if (c.outcome === 'ok') return { branchId: b.branchId, result: c.result };
+    if (c.outcome === 'refused') throw new BranchRefusedError(b.gid, b.branchId, c.error);
+    throw new BranchOutcomeUnknownError(b.gid, b.branchId, c.grpcCode, c.error);
+  }
+
+  private async finishExecute(
+    gid: string,
+    outcomes: ReturnType<TransactionEngine['tryOutcomeCommand']>[],
+    finish: FinishOptions,
+  ): Promise<TransactionView> {
+    const now = this.clock.now();
+    const results = await this.committer.submit([
+      ...outcomes,
+      { kind: 'decide', gid, decision: 'commit', reason: '', now, node: this.node, leaseUntil: now + this.leaseMs },
+    ]);
+    const decided = results[results.length - 1] as DecideResult;
+    return this.answerExecute(gid, this.startPhaseTwo(gid, decided, finish), finish);
+  }
+
+  private async executeRejected(
+    gid: string,
+    reg: Extract<RegisterResult, { ok: false }>,
+    finish: FinishOptions,
+  ): Promise<TransactionView> {
+    switch (reg.why) {
+      case 'not_found':
+        throw new TransactionNotFoundError(gid);
+      case 'too_many':
+        throw new InvalidArgumentError('branches', `transaction would have more than ${this.limits.maxBranches} branches`);
+      case 'conflict':
+        throw new BranchConflictError(gid, reg.branchId);
+      case 'expired':
+        return this.answerExecute(gid, await this.decideAndFinish(gid, 'rollback', TIMEOUT_REASON, finish), finish);
+      case 'not_trying':
+        // A retried Execute of a transaction decided before: the same answer again.
+        return this.answerExecute(gid, await this.decideAndFinish(gid, 'commit', '', finish), finish);
+    }
+    throw new Error('unreachable');
+  }
+
+  private async answerExecute(gid: string, res: { txn: TransactionRecord; branches: BranchRecord[] }, finish: FinishOptions): Promise<TransactionView> {
+    if (res.txn.status === 'CANCELLING' || res.txn.status === 'CANCELLED') {
+      throw new TransactionRolledBackError(gid, res.txn.reason || 'rolled back', res.txn.status);
+    }
+    return this.settle(res, finish);
+  }
+
+  /** Writes the decision (compare-and-set from TRYING), then starts phase two. */
+  private async decideAndFinish(
+    gid: string,
+    decision: 'commit' | 'rollback',
+    reason: string,
+    opts: FinishOptions,
+  ): Promise<{ txn: TransactionRecord; branches: BranchRecord[] }> {
+    const now = this.clock.now();
+    const [res] = await this.committer.submit([
+      { kind: 'decide', gid, decision, reason, now, node: this.node, leaseUntil: now + this.leaseMs },
+    ] as const);
+    return this.startPhaseTwo(gid, res, opts);
+  }
+
+  private startPhaseTwo(gid: string, res: DecideResult, opts: FinishOptions): { txn: TransactionRecord; branches: BranchRecord[] } {
+    if (!res.found) throw new TransactionNotFoundError(gid);
+    if (res.decided) {
+      this.log.info({ gid, status: res.txn.status, reason: res.txn.reason || undefined }, 'transaction decided');
+      if (!isFinal(res.txn.status)) {
+        // Not awaited: callers without `wait` get their answer as soon as the decision is durable.
+        this.executor.run(res.txn, res.branches, opts.traceparent).catch((err: unknown) => {
+          this.log.error({ gid, err: describe(err) }, 'phase two failed; recovery will retry');
+          this.recovery.wakeAt(res.txn.dueAt ?? Date.now() + this.limits.sweepIntervalMs);
+        });
+      }
+    }
+    return { txn: res.txn, branches: res.branches };
+  }
+
+  /** The answer of Commit/Rollback/Execute: now, or once finished when `wait` is set. */
+  private async settle(res: { txn: TransactionRecord; branches: BranchRecord[] }, opts: FinishOptions): Promise<TransactionView> {
+    if (!opts.wait || isFinal(res.txn.status)) return { txn: res.txn, branches: res.branches, logs: [] };
+    const until = opts.waitUntil ?? this.clock.now() + this.limits.maxWaitMs;
+    const gid = res.txn.gid;
+    for (;;) {
+      const view = await this.get(gid);
+      if (isFinal(view.txn.status) || this.clock.now() >= until) return { ...view, logs: [] };
+      await this.waitForRound(gid, Math.min(250, Math.max(1, until - this.clock.now())));
+    }
+  }
+
+  private waitForRound(gid: string, ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      let set = this.waiters.get(gid);
+      if (!set) this.waiters.set(gid, (set = new Set()));
+      const done = () => {
+        clearTimeout(timer);
+        set!.delete(done);
+        if (set!.size === 0) this.waiters.delete(gid);
+        resolve();
+      };
+      // Polling covers rounds run by another replica.
+      const timer = setTimeout(done, ms);
+      set.add(done);
+    });
+  }
+
+  private notify(gid: string): void {
+    for (const w of [...(this.waiters.get(gid) ?? [])]) w();
+  }
+
+  /**
+   * One recovery sweep: claims due transactions (compare-and-set on due_at,
+   * so one replica works each), rolls back TRYING ones past their deadline and
+   * runs a phase-two round for decided ones.
+   */
+  private async sweep(): Promise<void> {
+    for (;;) {
+      const now = this.clock.now();
+      const due = await this.store.findDue(now, 100);
+      if (due.length === 0) return;
+      const leaseUntil = now + this.leaseMs;
+      const claims = await this.committer.submit(
+        due.map((d) => ({ kind: 'claim', gid: d.gid, expectDueAt: d.dueAt, owner: this.node, leaseUntil, now }) as const),
+      );
+      const work = due.filter((_, i) => claims[i].claimed);
+      await Promise.all(
+        work.map(async (d) => {
+          try {
+            if (d.status === 'TRYING') {
+              await this.decideAndFinish(d.gid, 'rollback', TIMEOUT_REASON, {});
+              return;
+            }
+            const txn = await this.store.getTransaction(d.gid);
+            if (txn && !isFinal(txn.status)) await this.executor.run(txn);
+          } catch (err) {
+            this.log.error({ gid: d.gid, err: describe(err) }, 'recovery of transaction failed; will retry');
+          }
+        }),
+      );
+      if (due.length < 100) return;
+    }
+  }
+}

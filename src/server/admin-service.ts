@@ -1,0 +1,60 @@
+import type { Logger } from 'pino';
+import type { AdminHandlers } from '../generated/tcc/v1/Admin';
+import type { TransactionStatus } from '../engine/model';
+import { InvalidArgumentError } from '../engine/errors';
+import type { TransactionEngine } from '../engine/transaction-engine';
+import { validateId, validateTarget } from '../engine/validation';
+import type { Clock } from '../engine/clock';
+import { createAdminAuthorizer } from './admin-auth';
+import { toTransactionMessage, toViewMessage } from './message-mapping';
+import { unary } from './unary-handler';
+
+const STATUSES: readonly TransactionStatus[] = ['TRYING', 'CONFIRMING', 'CONFIRMED', 'CANCELLING', 'CANCELLED'];
+const DEFAULT_PAGE = 50;
+const MAX_PAGE = 500;
+
+/** Page tokens are opaque to callers: the last gid of the page, base64url. */
+function decodePageToken(token: string): string | undefined {
+  if (!token) return undefined;
+  const gid = Buffer.from(token, 'base64url').toString('utf8');
+  try {
+    return validateId('page_token', gid);
+  } catch {
+    throw new InvalidArgumentError('page_token', 'not a token returned by ListTransactions');
+  }
+}
+
+/** tcc.v1.Admin. Every call checks the admin token first, when one is configured. */
+export function createAdminHandlers(engine: TransactionEngine, opts: { adminToken?: string; logger: Logger; clock: Clock }): AdminHandlers {
+  const authorize = createAdminAuthorizer(opts.adminToken);
+  return {
+    ListTransactions: unary('ListTransactions', opts.logger, async (call) => {
+      authorize(call.metadata);
+      const r = call.request;
+      const statuses = r.statuses.map((s) => {
+        if (!STATUSES.includes(s as TransactionStatus)) throw new InvalidArgumentError('statuses', `unknown status ${s}`);
+        return s as TransactionStatus;
+      });
+      if (r.limit > MAX_PAGE) throw new InvalidArgumentError('limit', `at most ${MAX_PAGE}`);
+      const limit = r.limit || DEFAULT_PAGE;
+      const olderThan = Number(r.older_than_ms);
+      const rows = await engine.store.listTransactions({
+        statuses,
+        stuckOnly: r.stuck_only,
+        createdBefore: olderThan > 0 ? opts.clock.now() - olderThan : undefined,
+        participant: r.participant ? validateTarget('participant', r.participant) : undefined,
+        afterGid: decodePageToken(r.page_token),
+        limit: limit + 1,
+      });
+      const page = rows.slice(0, limit);
+      return {
+        transactions: page.map((t) => toTransactionMessage(t)),
+        next_page_token: rows.length > limit ? Buffer.from(page[page.length - 1].gid, 'utf8').toString('base64url') : '',
+      };
+    }),
+    RetryTransaction: unary('RetryTransaction', opts.logger, async (call) => {
+      authorize(call.metadata);
+      return toViewMessage(await engine.retryNow(call.request.gid));
+    }),
+  };
+}

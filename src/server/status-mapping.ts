@@ -1,0 +1,60 @@
+import { status } from '@grpc/grpc-js';
+import {
+  BranchConflictError,
+  BranchOutcomeUnknownError,
+  BranchRefusedError,
+  InvalidArgumentError,
+  StoreUnavailableError,
+  TransactionAlreadyExistsError,
+  TransactionCommittedError,
+  TransactionNotFoundError,
+  TransactionNotTryingError,
+  TransactionRolledBackError,
+} from '../engine/errors';
+import { UnauthenticatedError } from './admin-auth';
+
+export interface GrpcFailure {
+  code: status;
+  details: string;
+}
+
+type ErrorClass = abstract new (...args: never[]) => Error;
+
+/** Engine error → gRPC status, as data. The first matching class wins. */
+const STATUS_BY_ERROR: ReadonlyArray<readonly [ErrorClass, status]> = [
+  [UnauthenticatedError, status.UNAUTHENTICATED],
+  [InvalidArgumentError, status.INVALID_ARGUMENT],
+  [TransactionNotFoundError, status.NOT_FOUND],
+  [TransactionAlreadyExistsError, status.ALREADY_EXISTS],
+  [BranchConflictError, status.ALREADY_EXISTS],
+  [TransactionNotTryingError, status.FAILED_PRECONDITION],
+  [TransactionCommittedError, status.FAILED_PRECONDITION],
+  [TransactionRolledBackError, status.ABORTED],
+  [BranchRefusedError, status.ABORTED],
+  [StoreUnavailableError, status.UNAVAILABLE],
+];
+
+/** Codes a participant call may end with that we pass on as they are. */
+const UNKNOWN_OUTCOME_CODES = new Set<number>([status.DEADLINE_EXCEEDED, status.UNAVAILABLE]);
+
+/** Database driver errors that mean "not reachable now", worth a retry by the caller. */
+function isStoreUnreachable(err: unknown): boolean {
+  const code = (err as { code?: string })?.code ?? '';
+  return /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|PROTOCOL_CONNECTION_LOST|ER_CON_COUNT_ERROR|SQLITE_BUSY|ER_LOCK_WAIT_TIMEOUT|ER_LOCK_DEADLOCK)$/.test(code)
+    || /Knex: Timeout acquiring a connection/.test((err as Error)?.message ?? '');
+}
+
+/**
+ * The only place errors become gRPC statuses. Anything unexpected is
+ * INTERNAL with a fixed message: no stack or internal detail reaches a caller.
+ */
+export function toGrpcFailure(err: unknown): GrpcFailure {
+  if (err instanceof BranchOutcomeUnknownError) {
+    return { code: UNKNOWN_OUTCOME_CODES.has(err.grpcCode) ? err.grpcCode : status.UNAVAILABLE, details: err.message };
+  }
+  for (const [cls, code] of STATUS_BY_ERROR) {
+    if (err instanceof cls) return { code, details: err.message };
+  }
+  if (isStoreUnreachable(err)) return { code: status.UNAVAILABLE, details: 'transaction store unavailable; retry' };
+  return { code: status.INTERNAL, details: 'internal error' };
+}

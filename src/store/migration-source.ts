@@ -1,0 +1,23 @@
+import type { Knex } from 'knex';
+import * as coreSchema from '../../migrations/20261122000000_core_schema';
+
+interface Migration {
+  up(knex: Knex): Promise<void>;
+  down(knex: Knex): Promise<void>;
+}
+
+/**
+ * The migrations in `migrations/`, imported rather than found on disk so the
+ * compiled service runs them wherever it is installed. Append new ones here,
+ * in order; never rename one that has shipped (the name is stored).
+ */
+const MIGRATIONS: ReadonlyArray<readonly [string, Migration]> = [['20261122000000_core_schema', coreSchema]];
+
+export const coordinatorMigrationSource: Knex.MigrationSource<readonly [string, Migration]> = {
+  getMigrations: () => Promise.resolve([...MIGRATIONS]),
+  getMigrationName: (m) => m[0],
+  getMigration: (m) => Promise.resolve(m[1]),
+};
+
+/** Our own bookkeeping tables, so a participant's database can run its own knex migrations beside ours. */
+export const MIGRATION_TABLE = 'tcc_migrations';

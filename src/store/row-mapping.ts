@@ -1,0 +1,77 @@
+import type { BranchRecord, PhaseLogRecord, TransactionRecord } from '../engine/model';
+
+/* Rows as the drivers return them: mysql2 gives BIGINT as number (ms fit in 2^53), booleans as 0/1. */
+type Row = Record<string, unknown>;
+
+const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v));
+const optNum = (v: unknown): number | null => (v === null || v === undefined ? null : num(v));
+
+export function toTransaction(r: Row): TransactionRecord {
+  return {
+    gid: r.gid as string,
+    status: r.status as TransactionRecord['status'],
+    reason: (r.reason as string) ?? '',
+    createdAt: num(r.created_at),
+    updatedAt: num(r.updated_at),
+    deadlineAt: num(r.deadline_at),
+    attempts: num(r.attempts),
+    dueAt: optNum(r.due_at),
+    owner: (r.owner as string | null) ?? null,
+    lastError: (r.last_error as string) ?? '',
+    stuck: Boolean(num(r.stuck)),
+  };
+}
+
+export function toBranch(r: Row): BranchRecord {
+  return {
+    gid: r.gid as string,
+    branchId: r.branch_id as string,
+    seq: num(r.seq),
+    participant: r.participant as string,
+    action: r.action as string,
+    payload: Buffer.isBuffer(r.payload) ? r.payload : Buffer.from(r.payload as Uint8Array),
+    tryState: r.try_state as BranchRecord['tryState'],
+    phaseTwo: r.phase_two as BranchRecord['phaseTwo'],
+    attempts: num(r.attempts),
+    nextRetryAt: optNum(r.next_retry_at),
+    lastError: (r.last_error as string) ?? '',
+    createdAt: num(r.created_at),
+    updatedAt: num(r.updated_at),
+  };
+}
+
+export function toLog(r: Row): PhaseLogRecord {
+  return {
+    id: num(r.id),
+    gid: r.gid as string,
+    branchId: (r.branch_id as string) ?? '',
+    phase: r.phase as PhaseLogRecord['phase'],
+    attempt: num(r.attempt),
+    outcome: r.outcome as string,
+    grpcCode: num(r.grpc_code),
+    error: (r.error as string) ?? '',
+    startedAt: num(r.started_at),
+    durationMs: num(r.duration_ms),
+    node: (r.node as string) ?? '',
+  };
+}
+
+export function logRow(l: PhaseLogRecord): Row {
+  return {
+    gid: l.gid,
+    branch_id: l.branchId,
+    phase: l.phase,
+    attempt: l.attempt,
+    outcome: l.outcome,
+    grpc_code: l.grpcCode,
+    error: truncate(l.error, 1024),
+    started_at: l.startedAt,
+    duration_ms: Math.max(0, Math.round(l.durationMs)),
+    node: l.node,
+  };
+}
+
+/** Error texts come from participants; keep them within the column. */
+export function truncate(s: string, max: number): string {
+  return s.length <= max ? s : s.slice(0, max - 1) + '…';
+}

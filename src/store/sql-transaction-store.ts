@@ -1,0 +1,358 @@
+import type { Knex } from 'knex';
+import type { BranchRecord, PhaseLogRecord, TransactionRecord } from '../engine/model';
+import { finalStatusOf, nextTryState, planDecision } from '../engine/state-machine';
+import { logRow, toBranch, toLog, toTransaction, truncate } from './row-mapping';
+import type {
+  ClaimCommand,
+  ClaimResult,
+  CreateCommand,
+  CreateResult,
+  DecideCommand,
+  DecideResult,
+  DueTransaction,
+  ExpediteCommand,
+  ExpediteResult,
+  ListFilter,
+  PhaseTwoCommand,
+  PhaseTwoResult,
+  RegisterCommand,
+  RegisterResult,
+  ResultsOf,
+  StoreCommand,
+  TransactionStore,
+  TryOutcomeCommand,
+  TryOutcomeResult,
+} from './transaction-store';
+
+const TX = 'tcc_transactions';
+const BR = 'tcc_branches';
+const LOGS = 'tcc_logs';
+
+/**
+ * TransactionStore over knex, for SQLite and MySQL/MariaDB. Serialization:
+ * every command that reads-then-writes a transaction first locks its row
+ * (SELECT … FOR UPDATE on MySQL, whose connections run READ COMMITTED so the
+ * reads after the lock see the latest commits; on SQLite the single writer
+ * connection serializes everything), and every state change is also a
+ * conditional UPDATE, so a lost race changes nothing.
+ */
+export class SqlTransactionStore implements TransactionStore {
+  constructor(
+    private readonly knex: Knex,
+    readonly dialect: 'sqlite' | 'mysql',
+  ) {}
+
+  async execute<const T extends readonly StoreCommand[]>(commands: T): Promise<ResultsOf<T>> {
+    return this.knex.transaction(async (trx) => {
+      const logs: PhaseLogRecord[] = [];
+      const results: unknown[] = [];
+      for (const cmd of commands) results.push(await this.apply(trx, cmd, logs));
+      // One multi-row insert for the whole batch's log rows.
+      if (logs.length) await trx(LOGS).insert(logs.map(logRow));
+      return results as ResultsOf<T>;
+    });
+  }
+
+  private apply(trx: Knex.Transaction, cmd: StoreCommand, logs: PhaseLogRecord[]): Promise<unknown> {
+    switch (cmd.kind) {
+      case 'create':
+        return this.create(trx, cmd);
+      case 'register':
+        return this.register(trx, cmd);
+      case 'tryOutcome':
+        return this.tryOutcome(trx, cmd, logs);
+      case 'decide':
+        return this.decide(trx, cmd, logs);
+      case 'phaseTwo':
+        return this.phaseTwo(trx, cmd, logs);
+      case 'claim':
+        return this.claim(trx, cmd);
+      case 'expedite':
+        return this.expedite(trx, cmd);
+    }
+  }
+
+  private async lockTransaction(trx: Knex.Transaction, gid: string): Promise<TransactionRecord | null> {
+    const q = trx(TX).where({ gid }).first();
+    if (this.dialect === 'mysql') q.forUpdate();
+    const row = await q;
+    return row ? toTransaction(row) : null;
+  }
+
+  private async branchesOf(trx: Knex.Transaction | Knex, gid: string): Promise<BranchRecord[]> {
+    const rows = await trx(BR).where({ gid }).orderBy('seq');
+    return rows.map(toBranch);
+  }
+
+  private async create(trx: Knex.Transaction, c: CreateCommand): Promise<CreateResult> {
+    const existing = await this.lockTransaction(trx, c.gid);
+    if (existing) return { txn: existing, created: false };
+    const row = {
+      gid: c.gid,
+      status: 'TRYING',
+      reason: '',
+      created_at: c.now,
+      updated_at: c.now,
+      deadline_at: c.deadlineAt,
+      attempts: 0,
+      // The deadline is when recovery must act on a TRYING transaction.
+      due_at: c.deadlineAt,
+      owner: null,
+      last_error: '',
+      stuck: false,
+    };
+    // Two Begins with the same client gid may race past the SELECT: ignore the loser's insert.
+    await trx(TX).insert(row).onConflict('gid').ignore();
+    const now = await this.lockTransaction(trx, c.gid);
+    if (!now) throw new Error(`transaction ${c.gid} vanished after insert`);
+    return { txn: now, created: now.createdAt === c.now && now.status === 'TRYING' };
+  }
+
+  private async register(trx: Knex.Transaction, c: RegisterCommand): Promise<RegisterResult> {
+    const txn = await this.lockTransaction(trx, c.gid);
+    if (!txn) return { ok: false, why: 'not_found' };
+    if (txn.status !== 'TRYING') return { ok: false, why: 'not_trying', txn };
+    if (c.now >= txn.deadlineAt) return { ok: false, why: 'expired', txn };
+    const existing = await this.branchesOf(trx, c.gid);
+    const byId = new Map(existing.map((b) => [b.branchId, b]));
+    const out: BranchRecord[] = [];
+    const rows: Record<string, unknown>[] = [];
+    let seq = existing.reduce((m, b) => Math.max(m, b.seq), 0);
+    for (const nb of c.branches) {
+      const old = byId.get(nb.branchId);
+      if (old) {
+        if (old.participant !== nb.participant || old.action !== nb.action || !old.payload.equals(nb.payload)) {
+          return { ok: false, why: 'conflict', txn, branchId: nb.branchId };
+        }
+        out.push(old);
+        continue;
+      }
+      seq++;
+      const rec: BranchRecord = {
+        gid: c.gid,
+        branchId: nb.branchId,
+        seq,
+        participant: nb.participant,
+        action: nb.action,
+        payload: nb.payload,
+        tryState: 'PENDING',
+        phaseTwo: 'NOT_DUE',
+        attempts: 0,
+        nextRetryAt: null,
+        lastError: '',
+        createdAt: c.now,
+        updatedAt: c.now,
+      };
+      byId.set(nb.branchId, rec);
+      out.push(rec);
+      rows.push({
+        gid: c.gid,
+        branch_id: rec.branchId,
+        seq,
+        participant: rec.participant,
+        action: rec.action,
+        payload: rec.payload,
+        try_state: rec.tryState,
+        phase_two: rec.phaseTwo,
+        attempts: 0,
+        next_retry_at: null,
+        last_error: '',
+        created_at: c.now,
+        updated_at: c.now,
+      });
+    }
+    if (existing.length + rows.length > c.maxBranches) return { ok: false, why: 'too_many', txn };
+    if (rows.length) {
+      await trx(BR).insert(rows);
+      await trx(TX).where({ gid: c.gid }).update({ updated_at: c.now });
+    }
+    return { ok: true, txn, branches: out };
+  }
+
+  private async tryOutcome(trx: Knex.Transaction, c: TryOutcomeCommand, logs: PhaseLogRecord[]): Promise<TryOutcomeResult> {
+    logs.push(c.log);
+    const row = await trx(BR).where({ gid: c.gid, branch_id: c.branchId }).first('try_state');
+    if (!row) return { tryState: null };
+    const next = nextTryState(row.try_state, c.state);
+    if (next === null) return { tryState: row.try_state };
+    // Conditional on the state read: a concurrent answer to a retried Try cannot be overwritten.
+    const n = await trx(BR)
+      .where({ gid: c.gid, branch_id: c.branchId, try_state: row.try_state })
+      .update({ try_state: next, last_error: truncate(c.error, 1024), updated_at: c.now });
+    if (n === 0) {
+      const again = await trx(BR).where({ gid: c.gid, branch_id: c.branchId }).first('try_state');
+      return { tryState: again?.try_state ?? null };
+    }
+    return { tryState: next };
+  }
+
+  private async decide(trx: Knex.Transaction, c: DecideCommand, logs: PhaseLogRecord[]): Promise<DecideResult> {
+    const txn = await this.lockTransaction(trx, c.gid);
+    if (!txn) return { found: false };
+    const branches = await this.branchesOf(trx, c.gid);
+    const plan = planDecision(txn, branches, c.decision, c.reason, c.now);
+    if (!plan) return { found: true, decided: false, txn, branches };
+    const finished = plan.status === 'CONFIRMED' || plan.status === 'CANCELLED';
+    const n = await trx(TX)
+      .where({ gid: c.gid, status: 'TRYING' })
+      .update({
+        status: plan.status,
+        reason: truncate(plan.reason, 1024),
+        updated_at: c.now,
+        due_at: finished ? null : c.leaseUntil,
+        owner: finished ? null : c.node,
+      });
+    if (n === 0) {
+      const current = await this.lockTransaction(trx, c.gid);
+      return { found: true, decided: false, txn: current ?? txn, branches };
+    }
+    for (const state of ['PENDING', 'SKIPPED'] as const) {
+      const ids = branches.filter((b) => plan.branchPhaseTwo.get(b.branchId) === state).map((b) => b.branchId);
+      if (ids.length) {
+        await trx(BR).where({ gid: c.gid }).whereIn('branch_id', ids).update({ phase_two: state, updated_at: c.now });
+      }
+    }
+    logs.push({
+      gid: c.gid,
+      branchId: '',
+      phase: 'decision',
+      attempt: 0,
+      outcome: plan.decision,
+      grpcCode: 0,
+      error: plan.reason,
+      startedAt: c.now,
+      durationMs: 0,
+      node: c.node,
+    });
+    const decided: TransactionRecord = {
+      ...txn,
+      status: plan.status,
+      reason: plan.reason,
+      updatedAt: c.now,
+      dueAt: finished ? null : c.leaseUntil,
+      owner: finished ? null : c.node,
+    };
+    return {
+      found: true,
+      decided: true,
+      txn: decided,
+      branches: branches.map((b) => ({ ...b, phaseTwo: plan.branchPhaseTwo.get(b.branchId) ?? b.phaseTwo })),
+    };
+  }
+
+  private async phaseTwo(trx: Knex.Transaction, c: PhaseTwoCommand, logs: PhaseLogRecord[]): Promise<PhaseTwoResult> {
+    logs.push(...c.logs);
+    const txn = await this.lockTransaction(trx, c.gid);
+    if (!txn) return { txn: null };
+    if (txn.status !== 'CONFIRMING' && txn.status !== 'CANCELLING') return { txn };
+    const done = c.results.filter((r) => r.ok).map((r) => r.branchId);
+    if (done.length) {
+      await trx(BR)
+        .where({ gid: c.gid, phase_two: 'PENDING' })
+        .whereIn('branch_id', done)
+        .update({ phase_two: 'DONE', attempts: trx.raw('attempts + 1'), next_retry_at: null, last_error: '', updated_at: c.now });
+    }
+    for (const r of c.results.filter((x) => !x.ok)) {
+      await trx(BR)
+        .where({ gid: c.gid, branch_id: r.branchId, phase_two: 'PENDING' })
+        .update({
+          attempts: trx.raw('attempts + 1'),
+          next_retry_at: r.nextRetryAt,
+          last_error: truncate(r.error, 1024),
+          updated_at: c.now,
+        });
+    }
+    const pending = await trx(BR).where({ gid: c.gid, phase_two: 'PENDING' }).select('next_retry_at', 'last_error');
+    let update: Record<string, unknown>;
+    if (pending.length === 0) {
+      update = {
+        status: finalStatusOf(txn.status),
+        due_at: null,
+        owner: null,
+        last_error: '',
+        stuck: false,
+        attempts: txn.attempts + 1,
+        updated_at: c.now,
+      };
+    } else {
+      const next = Math.min(...pending.map((p) => Number(p.next_retry_at ?? c.now)));
+      const lastError = c.results.find((r) => !r.ok)?.error ?? String(pending[0].last_error ?? '');
+      update = {
+        due_at: next,
+        owner: null,
+        last_error: truncate(lastError, 1024),
+        attempts: txn.attempts + 1,
+        updated_at: c.now,
+      };
+    }
+    await trx(TX).where({ gid: c.gid, status: txn.status }).update(update);
+    const after = await trx(TX).where({ gid: c.gid }).first();
+    return { txn: after ? toTransaction(after) : null };
+  }
+
+  private async claim(trx: Knex.Transaction, c: ClaimCommand): Promise<ClaimResult> {
+    const n = await trx(TX)
+      .where({ gid: c.gid, due_at: c.expectDueAt })
+      .whereIn('status', ['TRYING', 'CONFIRMING', 'CANCELLING'])
+      .update({ due_at: c.leaseUntil, owner: c.owner });
+    return { claimed: n === 1 };
+  }
+
+  private async expedite(trx: Knex.Transaction, c: ExpediteCommand): Promise<ExpediteResult> {
+    const txn = await this.lockTransaction(trx, c.gid);
+    if (!txn) return { txn: null };
+    if (txn.status === 'CONFIRMING' || txn.status === 'CANCELLING') {
+      await trx(BR).where({ gid: c.gid, phase_two: 'PENDING' }).update({ next_retry_at: c.now, updated_at: c.now });
+      await trx(TX).where({ gid: c.gid }).update({ due_at: c.now, owner: null, updated_at: c.now });
+      return { txn: { ...txn, dueAt: c.now, owner: null, updatedAt: c.now } };
+    }
+    return { txn };
+  }
+
+  async getTransaction(gid: string): Promise<TransactionRecord | null> {
+    const row = await this.knex(TX).where({ gid }).first();
+    return row ? toTransaction(row) : null;
+  }
+
+  getBranches(gid: string): Promise<BranchRecord[]> {
+    return this.branchesOf(this.knex, gid);
+  }
+
+  async getLogs(gid: string): Promise<PhaseLogRecord[]> {
+    const rows = await this.knex(LOGS).where({ gid }).orderBy('id');
+    return rows.map(toLog);
+  }
+
+  async listTransactions(f: ListFilter): Promise<TransactionRecord[]> {
+    const q = this.knex(TX).select(`${TX}.*`).orderBy(`${TX}.gid`).limit(f.limit);
+    if (f.statuses?.length) q.whereIn(`${TX}.status`, f.statuses);
+    if (f.stuckOnly) q.where(`${TX}.stuck`, true);
+    if (f.createdBefore !== undefined) q.where(`${TX}.created_at`, '<=', f.createdBefore);
+    if (f.afterGid) q.where(`${TX}.gid`, '>', f.afterGid);
+    if (f.participant) {
+      q.whereExists((sub) =>
+        sub.select(this.knex.raw('1')).from(BR).whereRaw(`${BR}.gid = ${TX}.gid`).where(`${BR}.participant`, f.participant!),
+      );
+    }
+    const rows = await q;
+    return rows.map(toTransaction);
+  }
+
+  async findDue(now: number, limit: number): Promise<DueTransaction[]> {
+    const rows = await this.knex(TX)
+      .select('gid', 'status', 'due_at')
+      .whereNotNull('due_at')
+      .where('due_at', '<=', now)
+      .orderBy('due_at')
+      .limit(limit);
+    return rows.map((r) => ({ gid: r.gid, status: r.status, dueAt: Number(r.due_at) }));
+  }
+
+  async ping(): Promise<void> {
+    await this.knex.raw('select 1');
+  }
+
+  async close(): Promise<void> {
+    await this.knex.destroy();
+  }
+}
