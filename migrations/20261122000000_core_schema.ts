@@ -5,7 +5,7 @@ import type { Knex } from 'knex';
  * dialects compare them the same way and no timezone setting matters.
  */
 export async function up(knex: Knex): Promise<void> {
-  const mysql = knex.client.config.client === 'mysql2';
+  const mysql = (knex.client as { config: { client: string } }).config.client === 'mysql2';
   // MEDIUMBLOB (16 MiB) on MySQL: BLOB stops at 64 KiB, under the payload limit's maximum.
   const blob = (t: Knex.CreateTableBuilder, name: string) =>
     mysql ? t.specificType(name, 'MEDIUMBLOB').notNullable() : t.binary(name).notNullable();

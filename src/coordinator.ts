@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation } from 'grpc-health-check';
@@ -46,6 +47,20 @@ async function connectRedis(url: string, logger: Logger): Promise<Redis> {
     logger.warn({ err: describe(err) }, 'redis not reachable at start; continuing without it until it is');
   }
   return redis;
+}
+
+/**
+ * QUIT when connected (lets queued commands finish), bounded: a Redis that
+ * stops answering must not hold up shutdown. Then disconnect, which also
+ * stops the reconnect loop of a Redis that was never reachable.
+ */
+async function closeRedis(redis: Redis): Promise<void> {
+  if (redis.status === 'ready') {
+    const ended = once(redis, 'end');
+    await redis.quit().catch(() => undefined);
+    await Promise.race([ended, new Promise((r) => setTimeout(r, 1_000).unref())]);
+  }
+  redis.disconnect();
 }
 
 /** Migrates the database, then serves. */
@@ -116,7 +131,7 @@ export async function startCoordinator(config: Config, options: StartCoordinator
         });
       });
       await engine.stop();
-      if (redis) await redis.quit().catch(() => redis.disconnect());
+      if (redis) await closeRedis(redis);
       await store.close();
     })());
 

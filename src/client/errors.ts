@@ -220,6 +220,15 @@ function describeBranch(b: BranchContext): string {
   return what ? `Try ${what}` : 'Try';
 }
 
+/**
+ * The coordinator words ABORTED as "transaction <gid> rolled back: <reason>";
+ * keep only the reason (as `Transaction.reason` has it), since the error
+ * names the gid itself. Any other wording is kept whole.
+ */
+function rollbackReason(details: string): string {
+  return details.replace(/^transaction \S+ (?:was )?rolled back: /, '');
+}
+
 /** A `ServiceError` as grpc-js rejects calls with: an Error with a numeric `code`. */
 export function isServiceError(err: unknown): err is ServiceError {
   return err instanceof Error && typeof (err as Partial<ServiceError>).code === 'number';
@@ -265,7 +274,7 @@ export function toTccError(err: unknown, call: CallKind, context: BranchContext 
         return new BranchRefusedError({ ...base, participant: context.participant, action: context.action, branchId: context.branchId, reason: details });
       }
       if (call === 'commit' || call === 'execute' || call === 'rollback') {
-        return new TransactionRolledBackError({ ...base, reason: details });
+        return new TransactionRolledBackError({ ...base, reason: rollbackReason(details) });
       }
       return new TransactionStateError({ ...base, details, code });
     case GrpcStatus.NOT_FOUND:

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { loadTccProto } from '../protocol/tcc-proto';
 import type { CoordinatorClient } from '../generated/tcc/v1/Coordinator';
@@ -166,7 +167,9 @@ export class TccClient {
    * the Tries (and phase two with `wait`).
    */
   async execute(opts: ExecuteOptions): Promise<TransactionInfo> {
-    const gid = optionalGid(opts?.gid, 'execute');
+    // Chosen here when not given: if the answer is lost, the caller must
+    // still be able to look the transaction up, and only a gid does that.
+    const gid = optionalGid(opts?.gid, 'execute') ?? randomUUID();
     const timeoutMs = checkUint32(opts?.timeoutMs, 'timeoutMs', 'execute', gid);
     if (!Array.isArray(opts?.branches)) {
       throw new InvalidRequestError({ details: 'branches must be an array', call: 'execute', gid });
@@ -178,7 +181,7 @@ export class TccClient {
       opts,
       (o, cb) =>
         this.coordinator.Execute(
-          { gid: gid ?? '', timeout_ms: timeoutMs, branches, wait: opts.wait ?? false, sequential: opts.sequential ?? false },
+          { gid, timeout_ms: timeoutMs, branches, wait: opts.wait ?? false, sequential: opts.sequential ?? false },
           o,
           cb,
         ),

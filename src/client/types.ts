@@ -70,7 +70,11 @@ export interface FinishOptions extends CallTimeoutOption {
 }
 
 export interface ExecuteOptions extends CallTimeoutOption {
-  /** Default: assigned by the coordinator. See {@link BeginOptions.gid}. */
+  /**
+   * Default: a random UUID chosen by the SDK (not the coordinator), so that
+   * errors, including TransactionOutcomeUnknownError, always carry a gid to
+   * `get` later. See {@link BeginOptions.gid}.
+   */
   gid?: string;
   /** Default 0: the coordinator's default. See {@link BeginOptions.timeoutMs}. */
   timeoutMs?: number;

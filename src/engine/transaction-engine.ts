@@ -420,8 +420,8 @@ export class TransactionEngine {
       if (!set) this.waiters.set(gid, (set = new Set()));
       const done = () => {
         clearTimeout(timer);
-        set!.delete(done);
-        if (set!.size === 0) this.waiters.delete(gid);
+        set.delete(done);
+        if (set.size === 0) this.waiters.delete(gid);
         resolve();
       };
       // Polling covers rounds run by another replica.

@@ -13,7 +13,7 @@ function branchInput(spec: BranchSpec__Output | null, field: string): BranchInpu
 
 /** A `wait` call answers a little before its own deadline, with the state it has then. */
 function waitUntil(deadline: number | undefined): number | undefined {
-  return deadline === undefined ? undefined : deadline - 50;
+  return deadline === undefined ? undefined : deadline - 150;
 }
 
 /** tcc.v1.Coordinator on top of the engine. */

@@ -3,10 +3,54 @@ import type { BranchRecord, PhaseLogRecord, TransactionRecord } from '../engine/
 /* Rows as the drivers return them: mysql2 gives BIGINT as number (ms fit in 2^53), booleans as 0/1. */
 type Row = Record<string, unknown>;
 
+export interface TransactionRow {
+  gid: string;
+  status: TransactionRecord['status'];
+  reason: string;
+  created_at: number;
+  updated_at: number;
+  deadline_at: number;
+  attempts: number;
+  due_at: number | null;
+  owner: string | null;
+  last_error: string;
+  stuck: number | boolean;
+}
+
+export interface BranchRow {
+  gid: string;
+  branch_id: string;
+  seq: number;
+  participant: string;
+  action: string;
+  payload: Buffer;
+  try_state: BranchRecord['tryState'];
+  phase_two: BranchRecord['phaseTwo'];
+  attempts: number;
+  next_retry_at: number | null;
+  last_error: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface LogRow {
+  id: number;
+  gid: string;
+  branch_id: string;
+  phase: string;
+  attempt: number;
+  outcome: string;
+  grpc_code: number;
+  error: string;
+  started_at: number;
+  duration_ms: number;
+  node: string;
+}
+
 const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v));
 const optNum = (v: unknown): number | null => (v === null || v === undefined ? null : num(v));
 
-export function toTransaction(r: Row): TransactionRecord {
+export function toTransaction(r: TransactionRow | Row): TransactionRecord {
   return {
     gid: r.gid as string,
     status: r.status as TransactionRecord['status'],
@@ -22,7 +66,7 @@ export function toTransaction(r: Row): TransactionRecord {
   };
 }
 
-export function toBranch(r: Row): BranchRecord {
+export function toBranch(r: BranchRow | Row): BranchRecord {
   return {
     gid: r.gid as string,
     branchId: r.branch_id as string,
@@ -40,7 +84,7 @@ export function toBranch(r: Row): BranchRecord {
   };
 }
 
-export function toLog(r: Row): PhaseLogRecord {
+export function toLog(r: LogRow | Row): PhaseLogRecord {
   return {
     id: num(r.id),
     gid: r.gid as string,
@@ -56,7 +100,7 @@ export function toLog(r: Row): PhaseLogRecord {
   };
 }
 
-export function logRow(l: PhaseLogRecord): Row {
+export function logRow(l: PhaseLogRecord): Omit<LogRow, 'id'> {
   return {
     gid: l.gid,
     branch_id: l.branchId,

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import type { BranchRecord, PhaseLogRecord, TransactionRecord } from '../engine/model';
 import { finalStatusOf, nextTryState, planDecision } from '../engine/state-machine';
-import { logRow, toBranch, toLog, toTransaction, truncate } from './row-mapping';
+import { logRow, toBranch, toLog, toTransaction, truncate, type BranchRow, type LogRow, type TransactionRow } from './row-mapping';
 import type {
   ClaimCommand,
   ClaimResult,
@@ -48,7 +48,7 @@ export class SqlTransactionStore implements TransactionStore {
       const results: unknown[] = [];
       for (const cmd of commands) results.push(await this.apply(trx, cmd, logs));
       // One multi-row insert for the whole batch's log rows.
-      if (logs.length) await trx(LOGS).insert(logs.map(logRow));
+      if (logs.length) await trx<LogRow>(LOGS).insert(logs.map(logRow));
       return results as ResultsOf<T>;
     });
   }
@@ -73,21 +73,21 @@ export class SqlTransactionStore implements TransactionStore {
   }
 
   private async lockTransaction(trx: Knex.Transaction, gid: string): Promise<TransactionRecord | null> {
-    const q = trx(TX).where({ gid }).first();
+    const q = trx<TransactionRow>(TX).where({ gid }).first();
     if (this.dialect === 'mysql') q.forUpdate();
     const row = await q;
     return row ? toTransaction(row) : null;
   }
 
   private async branchesOf(trx: Knex.Transaction | Knex, gid: string): Promise<BranchRecord[]> {
-    const rows = await trx(BR).where({ gid }).orderBy('seq');
+    const rows = await trx<BranchRow>(BR).where({ gid }).orderBy('seq');
     return rows.map(toBranch);
   }
 
   private async create(trx: Knex.Transaction, c: CreateCommand): Promise<CreateResult> {
     const existing = await this.lockTransaction(trx, c.gid);
     if (existing) return { txn: existing, created: false };
-    const row = {
+    const row: TransactionRow = {
       gid: c.gid,
       status: 'TRYING',
       reason: '',
@@ -102,7 +102,7 @@ export class SqlTransactionStore implements TransactionStore {
       stuck: false,
     };
     // Two Begins with the same client gid may race past the SELECT: ignore the loser's insert.
-    await trx(TX).insert(row).onConflict('gid').ignore();
+    await trx<TransactionRow>(TX).insert(row).onConflict('gid').ignore();
     const now = await this.lockTransaction(trx, c.gid);
     if (!now) throw new Error(`transaction ${c.gid} vanished after insert`);
     return { txn: now, created: now.createdAt === c.now && now.status === 'TRYING' };
@@ -163,24 +163,24 @@ export class SqlTransactionStore implements TransactionStore {
     }
     if (existing.length + rows.length > c.maxBranches) return { ok: false, why: 'too_many', txn };
     if (rows.length) {
-      await trx(BR).insert(rows);
-      await trx(TX).where({ gid: c.gid }).update({ updated_at: c.now });
+      await trx<BranchRow>(BR).insert(rows);
+      await trx<TransactionRow>(TX).where({ gid: c.gid }).update({ updated_at: c.now });
     }
     return { ok: true, txn, branches: out };
   }
 
   private async tryOutcome(trx: Knex.Transaction, c: TryOutcomeCommand, logs: PhaseLogRecord[]): Promise<TryOutcomeResult> {
     logs.push(c.log);
-    const row = await trx(BR).where({ gid: c.gid, branch_id: c.branchId }).first('try_state');
+    const row = await trx<BranchRow>(BR).where({ gid: c.gid, branch_id: c.branchId }).first('try_state');
     if (!row) return { tryState: null };
     const next = nextTryState(row.try_state, c.state);
     if (next === null) return { tryState: row.try_state };
     // Conditional on the state read: a concurrent answer to a retried Try cannot be overwritten.
-    const n = await trx(BR)
+    const n = await trx<BranchRow>(BR)
       .where({ gid: c.gid, branch_id: c.branchId, try_state: row.try_state })
       .update({ try_state: next, last_error: truncate(c.error, 1024), updated_at: c.now });
     if (n === 0) {
-      const again = await trx(BR).where({ gid: c.gid, branch_id: c.branchId }).first('try_state');
+      const again = await trx<BranchRow>(BR).where({ gid: c.gid, branch_id: c.branchId }).first('try_state');
       return { tryState: again?.try_state ?? null };
     }
     return { tryState: next };
@@ -193,7 +193,7 @@ export class SqlTransactionStore implements TransactionStore {
     const plan = planDecision(txn, branches, c.decision, c.reason, c.now);
     if (!plan) return { found: true, decided: false, txn, branches };
     const finished = plan.status === 'CONFIRMED' || plan.status === 'CANCELLED';
-    const n = await trx(TX)
+    const n = await trx<TransactionRow>(TX)
       .where({ gid: c.gid, status: 'TRYING' })
       .update({
         status: plan.status,
@@ -209,7 +209,7 @@ export class SqlTransactionStore implements TransactionStore {
     for (const state of ['PENDING', 'SKIPPED'] as const) {
       const ids = branches.filter((b) => plan.branchPhaseTwo.get(b.branchId) === state).map((b) => b.branchId);
       if (ids.length) {
-        await trx(BR).where({ gid: c.gid }).whereIn('branch_id', ids).update({ phase_two: state, updated_at: c.now });
+        await trx<BranchRow>(BR).where({ gid: c.gid }).whereIn('branch_id', ids).update({ phase_two: state, updated_at: c.now });
       }
     }
     logs.push({
@@ -247,13 +247,13 @@ export class SqlTransactionStore implements TransactionStore {
     if (txn.status !== 'CONFIRMING' && txn.status !== 'CANCELLING') return { txn };
     const done = c.results.filter((r) => r.ok).map((r) => r.branchId);
     if (done.length) {
-      await trx(BR)
+      await trx<BranchRow>(BR)
         .where({ gid: c.gid, phase_two: 'PENDING' })
         .whereIn('branch_id', done)
         .update({ phase_two: 'DONE', attempts: trx.raw('attempts + 1'), next_retry_at: null, last_error: '', updated_at: c.now });
     }
     for (const r of c.results.filter((x) => !x.ok)) {
-      await trx(BR)
+      await trx<BranchRow>(BR)
         .where({ gid: c.gid, branch_id: r.branchId, phase_two: 'PENDING' })
         .update({
           attempts: trx.raw('attempts + 1'),
@@ -262,7 +262,7 @@ export class SqlTransactionStore implements TransactionStore {
           updated_at: c.now,
         });
     }
-    const pending = await trx(BR).where({ gid: c.gid, phase_two: 'PENDING' }).select('next_retry_at', 'last_error');
+    const pending = await trx<BranchRow>(BR).where({ gid: c.gid, phase_two: 'PENDING' }).select('next_retry_at', 'last_error');
     let update: Record<string, unknown>;
     if (pending.length === 0) {
       update = {
@@ -285,13 +285,13 @@ export class SqlTransactionStore implements TransactionStore {
         updated_at: c.now,
       };
     }
-    await trx(TX).where({ gid: c.gid, status: txn.status }).update(update);
-    const after = await trx(TX).where({ gid: c.gid }).first();
+    await trx<TransactionRow>(TX).where({ gid: c.gid, status: txn.status }).update(update);
+    const after = await trx<TransactionRow>(TX).where({ gid: c.gid }).first();
     return { txn: after ? toTransaction(after) : null };
   }
 
   private async claim(trx: Knex.Transaction, c: ClaimCommand): Promise<ClaimResult> {
-    const n = await trx(TX)
+    const n = await trx<TransactionRow>(TX)
       .where({ gid: c.gid, due_at: c.expectDueAt })
       .whereIn('status', ['TRYING', 'CONFIRMING', 'CANCELLING'])
       .update({ due_at: c.leaseUntil, owner: c.owner });
@@ -302,15 +302,15 @@ export class SqlTransactionStore implements TransactionStore {
     const txn = await this.lockTransaction(trx, c.gid);
     if (!txn) return { txn: null };
     if (txn.status === 'CONFIRMING' || txn.status === 'CANCELLING') {
-      await trx(BR).where({ gid: c.gid, phase_two: 'PENDING' }).update({ next_retry_at: c.now, updated_at: c.now });
-      await trx(TX).where({ gid: c.gid }).update({ due_at: c.now, owner: null, updated_at: c.now });
+      await trx<BranchRow>(BR).where({ gid: c.gid, phase_two: 'PENDING' }).update({ next_retry_at: c.now, updated_at: c.now });
+      await trx<TransactionRow>(TX).where({ gid: c.gid }).update({ due_at: c.now, owner: null, updated_at: c.now });
       return { txn: { ...txn, dueAt: c.now, owner: null, updatedAt: c.now } };
     }
     return { txn };
   }
 
   async getTransaction(gid: string): Promise<TransactionRecord | null> {
-    const row = await this.knex(TX).where({ gid }).first();
+    const row = await this.knex<TransactionRow>(TX).where({ gid }).first();
     return row ? toTransaction(row) : null;
   }
 
@@ -319,27 +319,28 @@ export class SqlTransactionStore implements TransactionStore {
   }
 
   async getLogs(gid: string): Promise<PhaseLogRecord[]> {
-    const rows = await this.knex(LOGS).where({ gid }).orderBy('id');
+    const rows = await this.knex<LogRow>(LOGS).where({ gid }).orderBy('id');
     return rows.map(toLog);
   }
 
   async listTransactions(f: ListFilter): Promise<TransactionRecord[]> {
-    const q = this.knex(TX).select(`${TX}.*`).orderBy(`${TX}.gid`).limit(f.limit);
+    const q = this.knex<TransactionRow>(TX).select(`${TX}.*`).orderBy(`${TX}.gid`).limit(f.limit);
     if (f.statuses?.length) q.whereIn(`${TX}.status`, f.statuses);
     if (f.stuckOnly) q.where(`${TX}.stuck`, true);
     if (f.createdBefore !== undefined) q.where(`${TX}.created_at`, '<=', f.createdBefore);
     if (f.afterGid) q.where(`${TX}.gid`, '>', f.afterGid);
     if (f.participant) {
-      q.whereExists((sub) =>
-        sub.select(this.knex.raw('1')).from(BR).whereRaw(`${BR}.gid = ${TX}.gid`).where(`${BR}.participant`, f.participant!),
-      );
+      const participant = f.participant;
+      q.whereExists((sub) => {
+        void sub.select(this.knex.raw('1')).from(BR).whereRaw(`${BR}.gid = ${TX}.gid`).where(`${BR}.participant`, participant);
+      });
     }
     const rows = await q;
     return rows.map(toTransaction);
   }
 
   async findDue(now: number, limit: number): Promise<DueTransaction[]> {
-    const rows = await this.knex(TX)
+    const rows = await this.knex<TransactionRow>(TX)
       .select('gid', 'status', 'due_at')
       .whereNotNull('due_at')
       .where('due_at', '<=', now)

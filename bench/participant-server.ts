@@ -1,0 +1,61 @@
+/**
+ * Minimal tcc.v1.Participant for the benchmark: answers OK at once to Try,
+ * Confirm and Cancel. Runs as its own process (spawned by bench/run.ts) so it
+ * does not share an event loop with the coordinator or the load generator.
+ *
+ * stdout protocol (one JSON object per line):
+ *   {"event":"listening","port":N,"pid":P}    once bound
+ *   {"event":"stopped","calls":{...}}          on SIGTERM/SIGINT or stdin EOF, then exit 0
+ */
+import * as grpc from '@grpc/grpc-js';
+import type { ParticipantHandlers } from '../src/generated/tcc/v1/Participant';
+import { loadTccProto } from '../src/protocol/tcc-proto';
+
+const calls = { Try: 0, Confirm: 0, Cancel: 0 };
+const EMPTY = Buffer.alloc(0);
+
+function main(): void {
+  const { grpcObject } = loadTccProto();
+  const server = new grpc.Server();
+  const handlers: ParticipantHandlers = {
+    Try: (_call, cb) => {
+      calls.Try++;
+      cb(null, { result: EMPTY });
+    },
+    Confirm: (_call, cb) => {
+      calls.Confirm++;
+      cb(null, { result: EMPTY });
+    },
+    Cancel: (_call, cb) => {
+      calls.Cancel++;
+      cb(null, { result: EMPTY });
+    },
+  };
+  server.addService(grpcObject.tcc.v1.Participant.service, handlers);
+
+  let stopped = false;
+  const stop = () => {
+    if (stopped) return;
+    stopped = true;
+    process.stdout.write(JSON.stringify({ event: 'stopped', calls }) + '\n', () => {
+      server.forceShutdown();
+      process.exit(0);
+    });
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  // The parent holds our stdin open; when it goes away (even by SIGKILL) we stop.
+  process.stdin.on('end', stop);
+  process.stdin.on('error', stop);
+  process.stdin.resume();
+
+  server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, port) => {
+    if (err) {
+      process.stderr.write(`participant-server: bind failed: ${err.message}\n`);
+      process.exit(1);
+    }
+    process.stdout.write(JSON.stringify({ event: 'listening', port, pid: process.pid }) + '\n');
+  });
+}
+
+main();

@@ -1,0 +1,144 @@
+import * as os from 'node:os';
+import { expect } from 'chai';
+import { ConfigError, loadConfig } from '../src/config/config';
+
+function expectConfigError(env: NodeJS.ProcessEnv, variable: string): ConfigError {
+  let thrown: unknown;
+  try {
+    loadConfig(env);
+  } catch (err) {
+    thrown = err;
+  }
+  expect(thrown, `loadConfig(${JSON.stringify(env)}) should throw`).to.be.instanceOf(ConfigError);
+  const err = thrown as ConfigError;
+  expect(err.variable).to.equal(variable);
+  expect(err.message).to.contain(variable);
+  expect(err.name).to.equal('ConfigError');
+  return err;
+}
+
+describe('config: loadConfig', function () {
+  it('uses the documented defaults when nothing is set', function () {
+    const c = loadConfig({});
+    expect(c).to.deep.equal({
+      grpcAddr: '127.0.0.1:50051',
+      dbUrl: 'sqlite:./data/tcc.sqlite',
+      redisUrl: undefined,
+      adminToken: undefined,
+      logLevel: 'info',
+      defaultTimeoutMs: 60_000,
+      maxTimeoutMs: 3_600_000,
+      branchTimeoutMs: 5_000,
+      maxPayloadBytes: 65_536,
+      maxBranches: 64,
+      retryInitialMs: 1_000,
+      retryMaxMs: 300_000,
+      sweepIntervalMs: 1_000,
+      maxWaitMs: 30_000,
+      shutdownGraceMs: 10_000,
+      nodeId: `${os.hostname()}-${process.pid}`,
+    });
+  });
+
+  it('treats empty and blank values as unset', function () {
+    const c = loadConfig({ TCC_GRPC_ADDR: '', TCC_DB_URL: '   ', TCC_REDIS_URL: '', TCC_ADMIN_TOKEN: ' ' });
+    expect(c.grpcAddr).to.equal('127.0.0.1:50051');
+    expect(c.dbUrl).to.equal('sqlite:./data/tcc.sqlite');
+    expect(c.redisUrl).to.equal(undefined);
+    expect(c.adminToken).to.equal(undefined);
+  });
+
+  it('reads every variable it is given', function () {
+    const c = loadConfig({
+      TCC_GRPC_ADDR: '0.0.0.0:0',
+      TCC_DB_URL: 'mysql://tcc:secret@db.example:3306/tcc',
+      TCC_REDIS_URL: 'redis://127.0.0.1:6379/2',
+      TCC_ADMIN_TOKEN: '0123456789abcdef',
+      TCC_LOG_LEVEL: 'silent',
+      TCC_DEFAULT_TIMEOUT_MS: '1500',
+      TCC_MAX_TIMEOUT_MS: '2000',
+      TCC_BRANCH_TIMEOUT_MS: '250',
+      TCC_MAX_PAYLOAD_BYTES: '1024',
+      TCC_MAX_BRANCHES: '3',
+      TCC_RETRY_INITIAL_MS: '50',
+      TCC_RETRY_MAX_MS: '200',
+      TCC_SWEEP_INTERVAL_MS: '100',
+      TCC_MAX_WAIT_MS: '5000',
+      TCC_SHUTDOWN_GRACE_MS: '0',
+      TCC_NODE_ID: 'node-a.1',
+    });
+    expect(c).to.deep.equal({
+      grpcAddr: '0.0.0.0:0',
+      dbUrl: 'mysql://tcc:secret@db.example:3306/tcc',
+      redisUrl: 'redis://127.0.0.1:6379/2',
+      adminToken: '0123456789abcdef',
+      logLevel: 'silent',
+      defaultTimeoutMs: 1500,
+      maxTimeoutMs: 2000,
+      branchTimeoutMs: 250,
+      maxPayloadBytes: 1024,
+      maxBranches: 3,
+      retryInitialMs: 50,
+      retryMaxMs: 200,
+      sweepIntervalMs: 100,
+      maxWaitMs: 5000,
+      shutdownGraceMs: 0,
+      nodeId: 'node-a.1',
+    });
+  });
+
+  it('accepts sqlite file URLs, mariadb:// URLs, IPv6 listen addresses and rediss://', function () {
+    expect(loadConfig({ TCC_DB_URL: 'sqlite:/tmp/x.sqlite' }).dbUrl).to.equal('sqlite:/tmp/x.sqlite');
+    expect(loadConfig({ TCC_DB_URL: 'sqlite:///tmp/x.sqlite' }).dbUrl).to.equal('sqlite:///tmp/x.sqlite');
+    expect(loadConfig({ TCC_DB_URL: 'mariadb://root@127.0.0.1:3306/tcc' }).dbUrl).to.equal('mariadb://root@127.0.0.1:3306/tcc');
+    expect(loadConfig({ TCC_GRPC_ADDR: '[::1]:7000' }).grpcAddr).to.equal('[::1]:7000');
+    expect(loadConfig({ TCC_REDIS_URL: 'rediss://cache:6380' }).redisUrl).to.equal('rediss://cache:6380');
+  });
+
+  it('caps the default timeout at a smaller TCC_MAX_TIMEOUT_MS', function () {
+    const c = loadConfig({ TCC_MAX_TIMEOUT_MS: '5000' });
+    expect(c.maxTimeoutMs).to.equal(5000);
+    expect(c.defaultTimeoutMs).to.equal(5000);
+  });
+
+  describe('rejects bad values with a ConfigError naming the variable', function () {
+    const cases: Array<[string, NodeJS.ProcessEnv, string]> = [
+      ['TCC_GRPC_ADDR "nope"', { TCC_GRPC_ADDR: 'nope' }, 'TCC_GRPC_ADDR'],
+      ['TCC_GRPC_ADDR with port 70000', { TCC_GRPC_ADDR: '127.0.0.1:70000' }, 'TCC_GRPC_ADDR'],
+      ['TCC_DB_URL "postgres://x"', { TCC_DB_URL: 'postgres://x' }, 'TCC_DB_URL'],
+      ['TCC_DB_URL "sqlite:"', { TCC_DB_URL: 'sqlite:' }, 'TCC_DB_URL'],
+      ['TCC_DB_URL "sqlite::memory:"', { TCC_DB_URL: 'sqlite::memory:' }, 'TCC_DB_URL'],
+      ['TCC_DB_URL mysql without a database', { TCC_DB_URL: 'mysql://root@127.0.0.1:3306' }, 'TCC_DB_URL'],
+      ['TCC_DEFAULT_TIMEOUT_MS "abc"', { TCC_DEFAULT_TIMEOUT_MS: 'abc' }, 'TCC_DEFAULT_TIMEOUT_MS'],
+      ['TCC_DEFAULT_TIMEOUT_MS "-1"', { TCC_DEFAULT_TIMEOUT_MS: '-1' }, 'TCC_DEFAULT_TIMEOUT_MS'],
+      ['TCC_DEFAULT_TIMEOUT_MS "1.5"', { TCC_DEFAULT_TIMEOUT_MS: '1.5' }, 'TCC_DEFAULT_TIMEOUT_MS'],
+      ['TCC_DEFAULT_TIMEOUT_MS above the default max', { TCC_DEFAULT_TIMEOUT_MS: '3600001' }, 'TCC_DEFAULT_TIMEOUT_MS'],
+      [
+        'TCC_DEFAULT_TIMEOUT_MS above a configured max',
+        { TCC_MAX_TIMEOUT_MS: '5000', TCC_DEFAULT_TIMEOUT_MS: '5001' },
+        'TCC_DEFAULT_TIMEOUT_MS',
+      ],
+      ['TCC_MAX_TIMEOUT_MS "0"', { TCC_MAX_TIMEOUT_MS: '0' }, 'TCC_MAX_TIMEOUT_MS'],
+      ['TCC_BRANCH_TIMEOUT_MS "abc"', { TCC_BRANCH_TIMEOUT_MS: 'abc' }, 'TCC_BRANCH_TIMEOUT_MS'],
+      ['TCC_MAX_BRANCHES "0"', { TCC_MAX_BRANCHES: '0' }, 'TCC_MAX_BRANCHES'],
+      ['TCC_MAX_PAYLOAD_BYTES "-5"', { TCC_MAX_PAYLOAD_BYTES: '-5' }, 'TCC_MAX_PAYLOAD_BYTES'],
+      [
+        'TCC_RETRY_MAX_MS below TCC_RETRY_INITIAL_MS',
+        { TCC_RETRY_INITIAL_MS: '500', TCC_RETRY_MAX_MS: '100' },
+        'TCC_RETRY_MAX_MS',
+      ],
+      ['TCC_SWEEP_INTERVAL_MS "5"', { TCC_SWEEP_INTERVAL_MS: '5' }, 'TCC_SWEEP_INTERVAL_MS'],
+      ['TCC_MAX_WAIT_MS "soon"', { TCC_MAX_WAIT_MS: 'soon' }, 'TCC_MAX_WAIT_MS'],
+      ['TCC_SHUTDOWN_GRACE_MS "-1"', { TCC_SHUTDOWN_GRACE_MS: '-1' }, 'TCC_SHUTDOWN_GRACE_MS'],
+      ['TCC_LOG_LEVEL "loud"', { TCC_LOG_LEVEL: 'loud' }, 'TCC_LOG_LEVEL'],
+      ['TCC_REDIS_URL "http://x"', { TCC_REDIS_URL: 'http://x' }, 'TCC_REDIS_URL'],
+      ['TCC_ADMIN_TOKEN shorter than 16 characters', { TCC_ADMIN_TOKEN: 'short' }, 'TCC_ADMIN_TOKEN'],
+      ['TCC_NODE_ID with a space', { TCC_NODE_ID: 'node a' }, 'TCC_NODE_ID'],
+    ];
+    for (const [title, env, variable] of cases) {
+      it(title, function () {
+        expectConfigError(env, variable);
+      });
+    }
+  });
+});
