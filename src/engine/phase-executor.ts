@@ -98,7 +98,7 @@ export class PhaseExecutor {
     });
     const [{ txn: after }] = await this.o.committer.submit([{ kind: 'phaseTwo', gid: txn.gid, now, results, logs }] as const);
     if (after) {
-      if (isFinal(after.status)) log.info({ status: after.status }, 'transaction finished');
+      if (isFinal(after.status)) log.debug({ status: after.status }, 'transaction finished');
       else if (after.dueAt !== null) this.o.onRetryScheduled?.(after.dueAt);
       this.o.onRoundEnd?.(after);
     }

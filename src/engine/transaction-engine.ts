@@ -22,7 +22,7 @@ import type { RetryPolicy } from './retry-policy';
 import { TIMEOUT_REASON } from './state-machine';
 import { validateAction, validateId, validatePayload, validateTarget, validateTimeout } from './validation';
 import { GroupCommitter } from '../store/group-committer';
-import type { DecideResult, NewBranch, RegisterResult, TransactionStore } from '../store/transaction-store';
+import type { DecideResult, DueTransaction, NewBranch, RegisterResult, TransactionStore } from '../store/transaction-store';
 
 /** Limits and timings of the engine (from Config; see src/config/config.ts for defaults). */
 export interface EngineLimits {
@@ -267,10 +267,10 @@ export class TransactionEngine {
   /** Operator replay: a decided transaction's pending branches become due now and are worked at once. */
   async retryNow(gidInput: string): Promise<TransactionView> {
     const gid = validateId('gid', gidInput);
-    const [{ txn }] = await this.committer.submit([{ kind: 'expedite', gid, now: this.clock.now() }] as const);
+    const now = this.clock.now();
+    const [{ txn }] = await this.committer.submit([{ kind: 'expedite', gid, now }] as const);
     if (!txn) throw new TransactionNotFoundError(gid);
-    if (txn.status === 'TRYING' && txn.deadlineAt <= this.clock.now()) await this.decideAndFinish(gid, 'rollback', TIMEOUT_REASON, {});
-    await this.sweep();
+    if (txn.dueAt !== null && txn.dueAt <= now) await this.workDue({ gid, status: txn.status, dueAt: txn.dueAt });
     return this.get(gid);
   }
 
@@ -390,7 +390,7 @@ export class TransactionEngine {
   private startPhaseTwo(gid: string, res: DecideResult, opts: FinishOptions): { txn: TransactionRecord; branches: BranchRecord[] } {
     if (!res.found) throw new TransactionNotFoundError(gid);
     if (res.decided) {
-      this.log.info({ gid, status: res.txn.status, reason: res.txn.reason || undefined }, 'transaction decided');
+      this.log.debug({ gid, status: res.txn.status, reason: res.txn.reason || undefined }, 'transaction decided');
       if (!isFinal(res.txn.status)) {
         // Not awaited: callers without `wait` get their answer as soon as the decision is durable.
         this.executor.run(res.txn, res.branches, opts.traceparent).catch((err: unknown) => {
@@ -441,29 +441,29 @@ export class TransactionEngine {
    */
   private async sweep(): Promise<void> {
     for (;;) {
-      const now = this.clock.now();
-      const due = await this.store.findDue(now, 100);
+      const due = await this.store.findDue(this.clock.now(), 100);
       if (due.length === 0) return;
-      const leaseUntil = now + this.leaseMs;
-      const claims = await this.committer.submit(
-        due.map((d) => ({ kind: 'claim', gid: d.gid, expectDueAt: d.dueAt, owner: this.node, leaseUntil, now }) as const),
-      );
-      const work = due.filter((_, i) => claims[i].claimed);
-      await Promise.all(
-        work.map(async (d) => {
-          try {
-            if (d.status === 'TRYING') {
-              await this.decideAndFinish(d.gid, 'rollback', TIMEOUT_REASON, {});
-              return;
-            }
-            const txn = await this.store.getTransaction(d.gid);
-            if (txn && !isFinal(txn.status)) await this.executor.run(txn);
-          } catch (err) {
-            this.log.error({ gid: d.gid, err: describe(err) }, 'recovery of transaction failed; will retry');
-          }
-        }),
-      );
+      await Promise.all(due.map((d) => this.workDue(d)));
       if (due.length < 100) return;
+    }
+  }
+
+  /** Claims one due transaction (skipped when another worker claimed it first) and works it. */
+  private async workDue(d: DueTransaction): Promise<void> {
+    const now = this.clock.now();
+    try {
+      const [{ claimed }] = await this.committer.submit([
+        { kind: 'claim', gid: d.gid, expectDueAt: d.dueAt, owner: this.node, leaseUntil: now + this.leaseMs, now },
+      ] as const);
+      if (!claimed) return;
+      if (d.status === 'TRYING') {
+        await this.decideAndFinish(d.gid, 'rollback', TIMEOUT_REASON, {});
+        return;
+      }
+      const txn = await this.store.getTransaction(d.gid);
+      if (txn && !isFinal(txn.status)) await this.executor.run(txn);
+    } catch (err) {
+      this.log.error({ gid: d.gid, err: describe(err) }, 'recovery of transaction failed; will retry');
     }
   }
 }

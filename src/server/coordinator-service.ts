@@ -1,7 +1,10 @@
 import type { Logger } from 'pino';
 import type { CoordinatorHandlers } from '../generated/tcc/v1/Coordinator';
 import type { BranchSpec__Output } from '../generated/tcc/v1/BranchSpec';
-import type { BranchInput, TransactionEngine } from '../engine/transaction-engine';
+import type * as grpc from '@grpc/grpc-js';
+import type { FinishRequest__Output } from '../generated/tcc/v1/FinishRequest';
+import type { Transaction } from '../generated/tcc/v1/Transaction';
+import type { BranchInput, FinishOptions, TransactionEngine, TransactionView } from '../engine/transaction-engine';
 import { toViewMessage } from './message-mapping';
 import { deadlineOf, traceparentOf, unary } from './unary-handler';
 import { InvalidArgumentError } from '../engine/errors';
@@ -14,6 +17,17 @@ function branchInput(spec: BranchSpec__Output | null, field: string): BranchInpu
 /** A `wait` call answers a little before its own deadline, with the state it has then. */
 function waitUntil(deadline: number | undefined): number | undefined {
   return deadline === undefined ? undefined : deadline - 150;
+}
+
+type FinishCall = grpc.ServerUnaryCall<FinishRequest__Output, Transaction>;
+
+async function finish(call: FinishCall, decide: (gid: string, opts: FinishOptions) => Promise<TransactionView>): Promise<Transaction> {
+  const view = await decide(call.request.gid, {
+    wait: call.request.wait,
+    waitUntil: waitUntil(deadlineOf(call)),
+    traceparent: traceparentOf(call),
+  });
+  return toViewMessage(view);
 }
 
 /** tcc.v1.Coordinator on top of the engine. */
@@ -33,24 +47,8 @@ export function createCoordinatorHandlers(engine: TransactionEngine, logger: Log
       });
       return { branch_id: res.branchId, result: res.result };
     }),
-    Commit: unary('Commit', logger, async (call) =>
-      toViewMessage(
-        await engine.commit(call.request.gid, {
-          wait: call.request.wait,
-          waitUntil: waitUntil(deadlineOf(call)),
-          traceparent: traceparentOf(call),
-        }),
-      ),
-    ),
-    Rollback: unary('Rollback', logger, async (call) =>
-      toViewMessage(
-        await engine.rollback(call.request.gid, {
-          wait: call.request.wait,
-          waitUntil: waitUntil(deadlineOf(call)),
-          traceparent: traceparentOf(call),
-        }),
-      ),
-    ),
+    Commit: unary('Commit', logger, (call) => finish(call, (gid, o) => engine.commit(gid, o))),
+    Rollback: unary('Rollback', logger, (call) => finish(call, (gid, o) => engine.rollback(gid, o))),
     Execute: unary('Execute', logger, async (call) => {
       const r = call.request;
       return toViewMessage(
