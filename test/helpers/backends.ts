@@ -121,6 +121,11 @@ function describeMariadb(fn: (backend: Backend) => void): void {
   });
 }
 
+/** Declares the suite `fn` for MariaDB only (what several replicas share; SQLite is one process's file). */
+export function onMariadb(fn: (backend: Backend) => void): void {
+  describeMariadb(fn);
+}
+
 /** Declares the suite `fn` once for SQLite and once for MariaDB. */
 export function forEachBackend(fn: (backend: Backend) => void): void {
   describeSqlite(fn);
