@@ -34,6 +34,12 @@ export interface ParticipantCallerOptions {
   channelOptions?: grpc.ChannelOptions;
   /** Clock for log timestamps. Default Date.now. */
   now?: () => number;
+  /**
+   * Most participant channels kept open. Default 1 024. Targets come from
+   * callers, so the cache is bounded: past the limit the least recently used
+   * channel is closed (a later call to it simply reconnects).
+   */
+  maxClients?: number;
 }
 
 const METHOD: Record<Phase, 'Try' | 'Confirm' | 'Cancel'> = { try: 'Try', confirm: 'Confirm', cancel: 'Cancel' };
@@ -53,7 +59,18 @@ export class ParticipantCaller {
 
   private clientFor(target: string): ParticipantClient {
     let c = this.clients.get(target);
-    if (!c) {
+    if (c) {
+      // Map order is recency order: move the target to the end.
+      this.clients.delete(target);
+      this.clients.set(target, c);
+    } else {
+      const max = this.options.maxClients ?? 1_024;
+      for (const [oldest, client] of this.clients) {
+        if (this.clients.size < max) break;
+        // Closing lets its in-flight calls finish; new calls get a new channel.
+        client.close();
+        this.clients.delete(oldest);
+      }
       const Ctor = loadTccProto().grpcObject.tcc.v1.Participant;
       c = new Ctor(target, grpc.credentials.createInsecure(), {
         'grpc.keepalive_time_ms': 30_000,
