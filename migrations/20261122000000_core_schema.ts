@@ -34,6 +34,8 @@ export async function up(knex: Knex): Promise<void> {
     t.string('action', 128).notNullable();
     blob(t, 'payload');
     t.string('try_state', 16).notNullable();
+    // Try calls sent for this branch (a client may retry a Try with the same branch_id).
+    t.integer('try_attempts').notNullable().defaultTo(1);
     t.string('phase_two', 16).notNullable();
     t.integer('attempts').notNullable().defaultTo(0);
     t.bigInteger('next_retry_at').nullable();

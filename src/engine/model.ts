@@ -42,6 +42,8 @@ export interface BranchRecord {
   action: string;
   payload: Buffer;
   tryState: TryState;
+  /** Try calls sent (more than one when a client retried the Try with the same branch_id). */
+  tryAttempts: number;
   phaseTwo: PhaseTwoState;
   /** Phase-two calls made so far. */
   attempts: number;

@@ -47,14 +47,23 @@ export function planDecision(
   const branchPhaseTwo = new Map<string, PhaseTwoState>();
   let pending = 0;
   for (const b of branches) {
-    // A refused Try reserved nothing, so there is nothing to cancel.
-    const state: PhaseTwoState = decision === 'rollback' && b.tryState === 'REFUSED' ? 'SKIPPED' : 'PENDING';
+    const state: PhaseTwoState = decision === 'rollback' && nothingToCancel(b) ? 'SKIPPED' : 'PENDING';
     if (state === 'PENDING') pending++;
     branchPhaseTwo.set(b.branchId, state);
   }
   const status: TransactionStatus =
     decision === 'commit' ? (pending ? 'CONFIRMING' : 'CONFIRMED') : pending ? 'CANCELLING' : 'CANCELLED';
   return { decision, status, reason, branchPhaseTwo };
+}
+
+/**
+ * A refused Try reserved nothing, so it needs no Cancel, but only when it was
+ * the branch's one Try call: with a retried Try, the refusal may answer the
+ * retry while an earlier call did reserve (it may even be the reason for the
+ * refusal), so such a branch is cancelled like any other.
+ */
+export function nothingToCancel(b: BranchRecord): boolean {
+  return b.tryState === 'REFUSED' && b.tryAttempts === 1;
 }
 
 function describeTry(state: TryState): string {

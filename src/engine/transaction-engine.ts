@@ -232,8 +232,10 @@ export class TransactionEngine {
       const [, reg] = await this.committer.submit([create, { kind: 'register', gid, now, branches, maxBranches: max }] as const);
       if (!reg.ok) return this.executeRejected(gid, reg, finish);
       const callTimeout = Math.max(1, Math.min(this.limits.branchTimeoutMs, reg.txn.deadlineAt - now));
-      const calls = await Promise.all(reg.branches.map((b) => this.callTry(b, callTimeout, input.traceparent)));
-      const outcomes = reg.branches.map((b, i) => this.tryOutcomeCommand(b, calls[i]));
+      // A retried Execute never asks a branch that refused again: the decision will roll back.
+      const toCall = reg.branches.filter((b) => b.tryState !== 'REFUSED');
+      const calls = await Promise.all(toCall.map((b) => this.callTry(b, callTimeout, input.traceparent)));
+      const outcomes = toCall.map((b, i) => this.tryOutcomeCommand(b, calls[i]));
       return this.finishExecute(gid, outcomes, finish);
     }
 
@@ -314,7 +316,7 @@ export class TransactionEngine {
         gid: b.gid,
         branchId: b.branchId,
         phase: 'try',
-        attempt: 1,
+        attempt: b.tryAttempts,
         outcome: c.outcome,
         grpcCode: c.grpcCode,
         error: c.error,

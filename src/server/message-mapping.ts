@@ -25,6 +25,7 @@ export function toBranchMessage(b: BranchRecord): Branch {
     created_unix_ms: String(b.createdAt),
     updated_unix_ms: String(b.updatedAt),
     payload_bytes: b.payload.length,
+    try_attempts: b.tryAttempts,
   };
 }
 

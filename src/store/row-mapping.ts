@@ -25,6 +25,7 @@ export interface BranchRow {
   action: string;
   payload: Buffer;
   try_state: BranchRecord['tryState'];
+  try_attempts: number;
   phase_two: BranchRecord['phaseTwo'];
   attempts: number;
   next_retry_at: number | null;
@@ -75,6 +76,7 @@ export function toBranch(r: BranchRow | Row): BranchRecord {
     action: r.action as string,
     payload: Buffer.isBuffer(r.payload) ? r.payload : Buffer.from(r.payload as Uint8Array),
     tryState: r.try_state as BranchRecord['tryState'],
+    tryAttempts: num(r.try_attempts),
     phaseTwo: r.phase_two as BranchRecord['phaseTwo'],
     attempts: num(r.attempts),
     nextRetryAt: optNum(r.next_retry_at),

@@ -116,6 +116,7 @@ export class SqlTransactionStore implements TransactionStore {
     const existing = await this.branchesOf(trx, c.gid);
     const byId = new Map(existing.map((b) => [b.branchId, b]));
     const out: BranchRecord[] = [];
+    const retried: string[] = [];
     const rows: Record<string, unknown>[] = [];
     let seq = existing.reduce((m, b) => Math.max(m, b.seq), 0);
     for (const nb of c.branches) {
@@ -124,7 +125,9 @@ export class SqlTransactionStore implements TransactionStore {
         if (old.participant !== nb.participant || old.action !== nb.action || !old.payload.equals(nb.payload)) {
           return { ok: false, why: 'conflict', txn, branchId: nb.branchId };
         }
-        out.push(old);
+        // A refused branch is answered without a new call; any other is about to get its Try again.
+        if (old.tryState !== 'REFUSED') retried.push(old.branchId);
+        out.push(old.tryState === 'REFUSED' ? old : { ...old, tryAttempts: old.tryAttempts + 1 });
         continue;
       }
       seq++;
@@ -136,6 +139,7 @@ export class SqlTransactionStore implements TransactionStore {
         action: nb.action,
         payload: nb.payload,
         tryState: 'PENDING',
+        tryAttempts: 1,
         phaseTwo: 'NOT_DUE',
         attempts: 0,
         nextRetryAt: null,
@@ -153,6 +157,7 @@ export class SqlTransactionStore implements TransactionStore {
         action: rec.action,
         payload: rec.payload,
         try_state: rec.tryState,
+        try_attempts: 1,
         phase_two: rec.phaseTwo,
         attempts: 0,
         next_retry_at: null,
@@ -162,10 +167,14 @@ export class SqlTransactionStore implements TransactionStore {
       });
     }
     if (existing.length + rows.length > c.maxBranches) return { ok: false, why: 'too_many', txn };
-    if (rows.length) {
-      await trx<BranchRow>(BR).insert(rows);
-      await trx<TransactionRow>(TX).where({ gid: c.gid }).update({ updated_at: c.now });
+    if (rows.length) await trx<BranchRow>(BR).insert(rows);
+    if (retried.length) {
+      await trx<BranchRow>(BR)
+        .where({ gid: c.gid })
+        .whereIn('branch_id', retried)
+        .update({ try_attempts: trx.raw('try_attempts + 1'), updated_at: c.now });
     }
+    if (rows.length || retried.length) await trx<TransactionRow>(TX).where({ gid: c.gid }).update({ updated_at: c.now });
     return { ok: true, txn, branches: out };
   }
 

@@ -16,6 +16,7 @@ export interface Branch {
   'created_unix_ms'?: (number | string | Long);
   'updated_unix_ms'?: (number | string | Long);
   'payload_bytes'?: (number);
+  'try_attempts'?: (number);
 }
 
 export interface Branch__Output {
@@ -30,4 +31,5 @@ export interface Branch__Output {
   'created_unix_ms': (string);
   'updated_unix_ms': (string);
   'payload_bytes': (number);
+  'try_attempts': (number);
 }
