@@ -1,6 +1,9 @@
 import { expect } from 'chai';
 import * as grpc from '@grpc/grpc-js';
+import knexFactory from 'knex';
 import type { RunningCoordinator } from '../src/coordinator';
+import { knexConfigFor, migrateToLatest } from '../src/store/create-store';
+import { coordinatorMigrationSource, MIGRATION_TABLE } from '../src/store/migration-source';
 import { createCoordinatorClient, onMariadb, pollUntil, startTestCoordinator, type TestCoordinatorClient } from './helpers/backends';
 import { startTestParticipant, type TestParticipant } from './helpers/test-participant';
 
@@ -18,7 +21,9 @@ onMariadb((backend) => {
     let cb: TestCoordinatorClient;
     let participant: TestParticipant;
 
-    before(async () => {
+    before(async function () {
+      // Over the store's 60 s migration-lock wait, so a stall shows its own error.
+      this.timeout(90_000);
       participant = await startTestParticipant();
       // Started together: the second waits on the migration lock instead of failing.
       [a, b] = await Promise.all([
@@ -30,10 +35,10 @@ onMariadb((backend) => {
     });
 
     after(async () => {
-      ca.close();
-      cb.close();
-      await Promise.all([a.shutdown(), b.shutdown()]);
-      await participant.stop();
+      ca?.close();
+      cb?.close();
+      await Promise.all([a?.shutdown(), b?.shutdown()]);
+      await participant?.stop();
     });
 
     it('a Commit on one replica racing a Rollback on the other has exactly one winner, 25 times', async () => {
@@ -65,6 +70,34 @@ onMariadb((backend) => {
       const txn = await ca.commit({ gid, wait: true });
       expect(txn.status).to.equal('CONFIRMED');
       expect((await cb.getTransaction({ gid })).status).to.equal('CONFIRMED');
+    });
+  });
+});
+
+onMariadb((backend) => {
+  describe('a migration lock left set by a process that died mid-migration', function () {
+    this.timeout(60_000);
+
+    it('is cleared by the next coordinator, which migrates and serves', async () => {
+      // The state a crash mid-migration leaves: bookkeeping tables, lock row set, schema not applied.
+      const knex = knexFactory(knexConfigFor(backend.url).config);
+      try {
+        await migrateToLatest(knex);
+        await knex.migrate.rollback({ migrationSource: coordinatorMigrationSource, tableName: MIGRATION_TABLE }, true);
+        await knex('tcc_migrations_lock').update({ is_locked: 1 });
+        expect(await knex.schema.hasTable('tcc_transactions')).to.equal(false);
+      } finally {
+        await knex.destroy();
+      }
+      const c = await startTestCoordinator(backend);
+      const client = createCoordinatorClient(c.address);
+      try {
+        const { gid } = await client.begin({});
+        expect((await client.getTransaction({ gid })).status).to.equal('TRYING');
+      } finally {
+        client.close();
+        await c.shutdown();
+      }
     });
   });
 });

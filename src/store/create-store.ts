@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import knexFactory, { type Knex } from 'knex';
@@ -81,27 +82,73 @@ function isMigrationLockBusy(err: unknown): boolean {
   return (
     e?.name === 'MigrationLocked' ||
     /already locked/i.test(e?.message ?? '') ||
-    // Two replicas creating the bookkeeping tables at once: the loser retries.
+    // Two processes creating the bookkeeping tables at once: the loser retries.
     e?.code === 'ER_TABLE_EXISTS_ERROR' ||
     e?.code === 'ER_DUP_ENTRY'
   );
 }
 
+const migrateOptions = { migrationSource: coordinatorMigrationSource, tableName: MIGRATION_TABLE };
+
 /**
- * Applies pending migrations under knex's migration lock. knex fails at once
- * when another process holds the lock, so replicas starting together wait
- * here until the first one has finished.
+ * Applies pending migrations under knex's migration lock.
+ *
+ * On MySQL, replicas first queue on a session-level named lock (GET_LOCK,
+ * one per database): knex's own lock fails at once when taken, and replicas
+ * polling it while another runs DDL were seen to stall the migration for a
+ * minute under load. The named lock lives outside transactions and metadata
+ * locks and is released by the server if its holder dies. Holding it also
+ * proves nobody else is migrating, so a knex lock row left set by a process
+ * that crashed mid-migration can be cleared instead of wedging every replica.
  */
 export async function migrateToLatest(knex: Knex, lockWaitMs = 60_000): Promise<void> {
+  if ((knex.client as { config: { client: string } }).config.client === 'mysql2') {
+    await withNamedLock(knex, lockWaitMs, async () => {
+      try {
+        await knex.migrate.latest(migrateOptions);
+      } catch (err) {
+        if (!isMigrationLockBusy(err)) throw err;
+        await knex.migrate.forceFreeMigrationsLock(migrateOptions);
+        await knex.migrate.latest(migrateOptions);
+      }
+    });
+    return;
+  }
+  // SQLite: one process owns the file; still retry on a busy lock rather than fail.
   const giveUpAt = Date.now() + lockWaitMs;
   for (;;) {
     try {
-      await knex.migrate.latest({ migrationSource: coordinatorMigrationSource, tableName: MIGRATION_TABLE });
+      await knex.migrate.latest(migrateOptions);
       return;
     } catch (err) {
       if (!isMigrationLockBusy(err) || Date.now() > giveUpAt) throw err;
       await new Promise((r) => setTimeout(r, 250 + Math.random() * 250));
     }
+  }
+}
+
+async function withNamedLock(knex: Knex, waitMs: number, fn: () => Promise<void>): Promise<void> {
+  const client = knex.client as {
+    connectionSettings: { database?: string };
+    acquireConnection(): Promise<unknown>;
+    releaseConnection(conn: unknown): Promise<unknown>;
+  };
+  const db = String(client.connectionSettings.database ?? '');
+  // Names are server-wide and at most 64 characters: one per database, hashed.
+  const name = `tcc_migrate_${createHash('sha256').update(db).digest('hex').slice(0, 40)}`;
+  const conn = await client.acquireConnection();
+  try {
+    const [rows] = (await knex.raw('SELECT GET_LOCK(?, ?) AS got', [name, Math.max(1, Math.ceil(waitMs / 1000))]).connection(conn)) as [
+      { got: number | null }[],
+    ];
+    if (rows[0]?.got !== 1) throw new Error(`another coordinator held the migration lock for over ${waitMs} ms`);
+    try {
+      await fn();
+    } finally {
+      await knex.raw('SELECT RELEASE_LOCK(?)', [name]).connection(conn);
+    }
+  } finally {
+    await client.releaseConnection(conn);
   }
 }
 
