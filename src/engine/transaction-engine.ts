@@ -410,8 +410,11 @@ export class TransactionEngine {
     const until = opts.waitUntil ?? this.clock.now() + this.limits.maxWaitMs;
     const gid = res.txn.gid;
     for (;;) {
-      const view = await this.get(gid);
-      if (isFinal(view.txn.status) || this.clock.now() >= until) return { ...view, logs: [] };
+      const txn = await this.store.getTransaction(gid);
+      if (!txn) throw new TransactionNotFoundError(gid);
+      if (isFinal(txn.status) || this.clock.now() >= until) {
+        return { txn, branches: await this.store.getBranches(gid), logs: [] };
+      }
       await this.waitForRound(gid, Math.min(250, Math.max(1, until - this.clock.now())));
     }
   }
