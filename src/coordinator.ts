@@ -6,9 +6,15 @@ import Redis from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from './config/config';
 import { systemClock, type Clock } from './engine/clock';
+import { crashAt } from './engine/crash-points';
 import { describe } from './engine/recovery-loop';
+import { RetentionJob } from './engine/retention-job';
 import { TransactionEngine } from './engine/transaction-engine';
+import { alwaysHeld } from './lease/singleton-lease';
+import { RedisSingletonLease } from './lease/redis-singleton-lease';
 import { createLogger } from './log/logger';
+import { createCoordinatorMetrics } from './metrics/coordinator-metrics';
+import { startMetricsServer, type MetricsServer } from './metrics/metrics-server';
 import { loadTccProto } from './protocol/tcc-proto';
 import { createAdminHandlers } from './server/admin-service';
 import { createCoordinatorHandlers } from './server/coordinator-service';
@@ -30,6 +36,9 @@ export interface RunningCoordinator {
   readonly engine: TransactionEngine;
   /** Connected when TCC_REDIS_URL is set. Nothing correct depends on it. */
   readonly redis: Redis | undefined;
+  /** `host:port` of the /metrics endpoint, when TCC_METRICS_ADDR is set. */
+  readonly metricsAddress: string | undefined;
+  readonly retention: RetentionJob;
   /** Drains in-flight calls (up to `config.shutdownGraceMs`), then closes the database and Redis. */
   shutdown(): Promise<void>;
 }
@@ -69,11 +78,17 @@ export async function startCoordinator(config: Config, options: StartCoordinator
   const clock = options.clock ?? systemClock;
   const store = await createTransactionStore({ url: config.dbUrl });
   const redis = config.redisUrl ? await connectRedis(config.redisUrl, logger) : undefined;
+  const metrics = createCoordinatorMetrics();
+  const lease = redis ? new RedisSingletonLease({ redis, node: config.nodeId, logger }) : alwaysHeld;
+  if (config.crashAt) logger.warn({ crash_at: config.crashAt }, 'fault injection on: this process will SIGKILL itself (TCC_FAULT_CRASH_AT, tests only)');
 
   const engine = new TransactionEngine({
     store,
     logger,
     clock,
+    metrics,
+    lease,
+    crash: config.crashAt ? crashAt(config.crashAt) : undefined,
     node: config.nodeId,
     limits: {
       defaultTimeoutMs: config.defaultTimeoutMs,
@@ -85,6 +100,21 @@ export async function startCoordinator(config: Config, options: StartCoordinator
       maxWaitMs: config.maxWaitMs,
     },
     retryPolicy: { initialMs: config.retryInitialMs, maxMs: config.retryMaxMs, multiplier: 2, jitter: 0.5 },
+    recovery: {
+      stuck: { attempts: config.stuckAfterAttempts, ageMs: config.stuckAfterMs },
+      concurrencyPerTarget: config.recoveryConcurrencyPerTarget,
+      alertWebhookUrl: config.alertWebhookUrl,
+    },
+  });
+  const retention = new RetentionJob({
+    store,
+    lease,
+    logger,
+    metrics,
+    clock,
+    retentionMs: config.retentionMs,
+    intervalMs: config.retentionIntervalMs,
+    batchSize: config.retentionBatch,
   });
 
   const { packageDefinition, grpcObject } = loadTccProto();
@@ -111,7 +141,19 @@ export async function startCoordinator(config: Config, options: StartCoordinator
     await store.close();
     throw err;
   }
+  let metricsServer: MetricsServer | undefined;
+  if (config.metricsAddr) {
+    try {
+      metricsServer = await startMetricsServer(metrics.registry, config.metricsAddr);
+    } catch (err) {
+      server.forceShutdown();
+      redis?.disconnect();
+      await store.close();
+      throw err;
+    }
+  }
   engine.start();
+  retention.start();
   const host = config.grpcAddr.slice(0, config.grpcAddr.lastIndexOf(':'));
   const address = `${host}:${port}`;
 
@@ -130,10 +172,12 @@ export async function startCoordinator(config: Config, options: StartCoordinator
           resolve();
         });
       });
+      await retention.stop();
       await engine.stop();
+      await metricsServer?.close();
       if (redis) await closeRedis(redis);
       await store.close();
     })());
 
-  return { address, config, engine, redis, shutdown };
+  return { address, config, engine, redis, metricsAddress: metricsServer?.address, retention, shutdown };
 }

@@ -37,6 +37,15 @@ describe('config: loadConfig', function () {
       maxWaitMs: 30_000,
       shutdownGraceMs: 10_000,
       nodeId: `${os.hostname()}-${process.pid}`,
+      stuckAfterAttempts: 10,
+      stuckAfterMs: 600_000,
+      alertWebhookUrl: undefined,
+      recoveryConcurrencyPerTarget: 8,
+      retentionMs: 604_800_000,
+      retentionIntervalMs: 600_000,
+      retentionBatch: 500,
+      metricsAddr: undefined,
+      crashAt: undefined,
     });
   });
 
@@ -66,6 +75,15 @@ describe('config: loadConfig', function () {
       TCC_MAX_WAIT_MS: '5000',
       TCC_SHUTDOWN_GRACE_MS: '0',
       TCC_NODE_ID: 'node-a.1',
+      TCC_STUCK_AFTER_ATTEMPTS: '3',
+      TCC_STUCK_AFTER_MS: '0',
+      TCC_ALERT_WEBHOOK_URL: 'https://alerts.example/tcc',
+      TCC_RECOVERY_CONCURRENCY_PER_TARGET: '2',
+      TCC_RETENTION_MS: '86400000',
+      TCC_RETENTION_INTERVAL_MS: '60000',
+      TCC_RETENTION_BATCH: '100',
+      TCC_METRICS_ADDR: '127.0.0.1:9464',
+      TCC_FAULT_CRASH_AT: 'after-decision',
     });
     expect(c).to.deep.equal({
       grpcAddr: '0.0.0.0:0',
@@ -84,6 +102,15 @@ describe('config: loadConfig', function () {
       maxWaitMs: 5000,
       shutdownGraceMs: 0,
       nodeId: 'node-a.1',
+      stuckAfterAttempts: 3,
+      stuckAfterMs: 0,
+      alertWebhookUrl: 'https://alerts.example/tcc',
+      recoveryConcurrencyPerTarget: 2,
+      retentionMs: 86_400_000,
+      retentionIntervalMs: 60_000,
+      retentionBatch: 100,
+      metricsAddr: '127.0.0.1:9464',
+      crashAt: 'after-decision',
     });
   });
 
@@ -134,6 +161,16 @@ describe('config: loadConfig', function () {
       ['TCC_REDIS_URL "http://x"', { TCC_REDIS_URL: 'http://x' }, 'TCC_REDIS_URL'],
       ['TCC_ADMIN_TOKEN shorter than 16 characters', { TCC_ADMIN_TOKEN: 'short' }, 'TCC_ADMIN_TOKEN'],
       ['TCC_NODE_ID with a space', { TCC_NODE_ID: 'node a' }, 'TCC_NODE_ID'],
+      ['TCC_STUCK_AFTER_ATTEMPTS "0"', { TCC_STUCK_AFTER_ATTEMPTS: '0' }, 'TCC_STUCK_AFTER_ATTEMPTS'],
+      ['TCC_STUCK_AFTER_MS "ten"', { TCC_STUCK_AFTER_MS: 'ten' }, 'TCC_STUCK_AFTER_MS'],
+      ['TCC_ALERT_WEBHOOK_URL "ftp://x"', { TCC_ALERT_WEBHOOK_URL: 'ftp://x' }, 'TCC_ALERT_WEBHOOK_URL'],
+      ['TCC_ALERT_WEBHOOK_URL not a URL', { TCC_ALERT_WEBHOOK_URL: 'alerts' }, 'TCC_ALERT_WEBHOOK_URL'],
+      ['TCC_RECOVERY_CONCURRENCY_PER_TARGET "0"', { TCC_RECOVERY_CONCURRENCY_PER_TARGET: '0' }, 'TCC_RECOVERY_CONCURRENCY_PER_TARGET'],
+      ['TCC_RETENTION_MS between 0 and 1000', { TCC_RETENTION_MS: '500' }, 'TCC_RETENTION_MS'],
+      ['TCC_RETENTION_INTERVAL_MS "10"', { TCC_RETENTION_INTERVAL_MS: '10' }, 'TCC_RETENTION_INTERVAL_MS'],
+      ['TCC_RETENTION_BATCH "0"', { TCC_RETENTION_BATCH: '0' }, 'TCC_RETENTION_BATCH'],
+      ['TCC_METRICS_ADDR "9464"', { TCC_METRICS_ADDR: '9464' }, 'TCC_METRICS_ADDR'],
+      ['TCC_FAULT_CRASH_AT "somewhere"', { TCC_FAULT_CRASH_AT: 'somewhere' }, 'TCC_FAULT_CRASH_AT'],
     ];
     for (const [title, env, variable] of cases) {
       it(title, function () {

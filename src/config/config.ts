@@ -1,4 +1,5 @@
 import * as os from 'node:os';
+import { CRASH_POINTS, type CrashPoint } from '../engine/crash-points';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
@@ -36,6 +37,24 @@ export interface Config {
   shutdownGraceMs: number;
   /** This process's name in tcc_logs and logs (TCC_NODE_ID). Default `<hostname>-<pid>`. */
   nodeId: string;
+  /** Phase-two attempts of one branch after which its transaction is flagged stuck (TCC_STUCK_AFTER_ATTEMPTS). Default 10. */
+  stuckAfterAttempts: number;
+  /** Decided-but-unfinished age after which a transaction is flagged stuck (TCC_STUCK_AFTER_MS). Default 600 000 (10 min); 0 = no age limit. */
+  stuckAfterMs: number;
+  /** URL a JSON alert is POSTed to when a transaction is flagged stuck (TCC_ALERT_WEBHOOK_URL). Optional. */
+  alertWebhookUrl?: string;
+  /** Most recovery Confirm/Cancel calls in flight per participant target, per process (TCC_RECOVERY_CONCURRENCY_PER_TARGET). Default 8. */
+  recoveryConcurrencyPerTarget: number;
+  /** Finished transactions older than this are deleted (TCC_RETENTION_MS). Default 604 800 000 (7 days); 0 = keep forever. */
+  retentionMs: number;
+  /** Time between two retention runs (TCC_RETENTION_INTERVAL_MS). Default 600 000 (10 min). */
+  retentionIntervalMs: number;
+  /** Transactions deleted per batch by retention (TCC_RETENTION_BATCH). Default 500. */
+  retentionBatch: number;
+  /** Where Prometheus metrics are served over HTTP at /metrics (TCC_METRICS_ADDR, `host:port`). Optional: off by default. */
+  metricsAddr?: string;
+  /** Testing only (TCC_FAULT_CRASH_AT): the process SIGKILLs itself at this protocol step. Never set in production. */
+  crashAt?: CrashPoint;
 }
 
 /** A configuration value that cannot be used; the message names the variable. */
@@ -132,6 +151,26 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError('TCC_NODE_ID', 'expected 1-64 characters of A-Z a-z 0-9 . _ : -');
   }
 
+  const stuckAfterAttempts = int(env, 'TCC_STUCK_AFTER_ATTEMPTS', 10, 1, 1_000_000);
+  const stuckAfterMs = int(env, 'TCC_STUCK_AFTER_MS', 600_000, 0, 30 * 24 * 3_600_000);
+  const alertWebhookUrl = str(env, 'TCC_ALERT_WEBHOOK_URL');
+  if (alertWebhookUrl !== undefined && !isHttpUrl(alertWebhookUrl)) {
+    throw new ConfigError('TCC_ALERT_WEBHOOK_URL', 'expected an http:// or https:// URL');
+  }
+  const recoveryConcurrencyPerTarget = int(env, 'TCC_RECOVERY_CONCURRENCY_PER_TARGET', 8, 1, 1_000);
+  const retentionMs = int(env, 'TCC_RETENTION_MS', 7 * 24 * 3_600_000, 0, 10 * 365 * 24 * 3_600_000);
+  if (retentionMs > 0 && retentionMs < 1_000) throw new ConfigError('TCC_RETENTION_MS', 'must be 0 (keep forever) or at least 1000');
+  const retentionIntervalMs = int(env, 'TCC_RETENTION_INTERVAL_MS', 600_000, 1_000, 24 * 3_600_000);
+  const retentionBatch = int(env, 'TCC_RETENTION_BATCH', 500, 1, 10_000);
+  const metricsAddr = str(env, 'TCC_METRICS_ADDR');
+  if (metricsAddr !== undefined && !isListenAddress(metricsAddr)) {
+    throw new ConfigError('TCC_METRICS_ADDR', `expected host:port, got "${metricsAddr}"`);
+  }
+  const crashAtRaw = str(env, 'TCC_FAULT_CRASH_AT');
+  if (crashAtRaw !== undefined && !(CRASH_POINTS as readonly string[]).includes(crashAtRaw)) {
+    throw new ConfigError('TCC_FAULT_CRASH_AT', `expected one of ${CRASH_POINTS.join(', ')}`);
+  }
+
   return {
     grpcAddr,
     dbUrl,
@@ -149,5 +188,23 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxWaitMs,
     shutdownGraceMs,
     nodeId,
+    stuckAfterAttempts,
+    stuckAfterMs,
+    alertWebhookUrl,
+    recoveryConcurrencyPerTarget,
+    retentionMs,
+    retentionIntervalMs,
+    retentionBatch,
+    metricsAddr,
+    crashAt: crashAtRaw as CrashPoint | undefined,
   };
+}
+
+function isHttpUrl(s: string): boolean {
+  try {
+    const u = new URL(s);
+    return u.protocol === 'http:' || u.protocol === 'https:';
+  } catch {
+    return false;
+  }
 }

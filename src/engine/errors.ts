@@ -84,6 +84,26 @@ export class BranchConflictError extends TccEngineError {
   }
 }
 
+/** ResolveBranch named a branch the transaction does not have. */
+export class BranchNotFoundError extends TccEngineError {
+  constructor(
+    readonly gid: string,
+    readonly branchId: string,
+  ) {
+    super(`transaction ${gid} has no branch ${branchId}`);
+  }
+}
+
+/** ResolveBranch on a transaction that is not in phase two (still TRYING, or finished). */
+export class TransactionNotInPhaseTwoError extends TccEngineError {
+  constructor(
+    readonly gid: string,
+    readonly status: TransactionStatus,
+  ) {
+    super(`transaction ${gid} is ${status}: only a pending branch of a CONFIRMING or CANCELLING transaction can be resolved`);
+  }
+}
+
 /** The participant refused the Try (ABORTED / FAILED_PRECONDITION). */
 export class BranchRefusedError extends TccEngineError {
   constructor(

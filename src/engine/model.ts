@@ -5,7 +5,7 @@ export type TransactionStatus = 'TRYING' | 'CONFIRMING' | 'CONFIRMED' | 'CANCELL
 export type TryState = 'PENDING' | 'SUCCEEDED' | 'REFUSED' | 'UNKNOWN';
 
 /** Where a branch is in phase two (proto `PhaseTwoState` without the prefix). */
-export type PhaseTwoState = 'NOT_DUE' | 'PENDING' | 'DONE' | 'SKIPPED';
+export type PhaseTwoState = 'NOT_DUE' | 'PENDING' | 'DONE' | 'SKIPPED' | 'RESOLVED';
 
 export type Phase = 'try' | 'confirm' | 'cancel';
 
@@ -30,7 +30,10 @@ export interface TransactionRecord {
   /** Which node holds the current claim (set with dueAt). */
   owner: string | null;
   lastError: string;
+  /** Phase two keeps failing (attempts or age past the configured thresholds); cleared when it finishes. */
   stuck: boolean;
+  /** When the decision was written; null while TRYING. */
+  decidedAt: number | null;
 }
 
 export interface BranchRecord {
@@ -59,9 +62,9 @@ export interface PhaseLogRecord {
   gid: string;
   /** Empty for transaction-level rows (decisions). */
   branchId: string;
-  phase: Phase | 'decision';
+  phase: Phase | 'decision' | 'resolve';
   attempt: number;
-  /** ok | refused | unknown | failed (phase calls); commit | rollback (decisions). */
+  /** ok | refused | unknown | failed (phase calls); commit | rollback (decisions); resolved (operator). */
   outcome: string;
   /** gRPC status code of the call; 0 for decisions. */
   grpcCode: number;
@@ -69,6 +72,8 @@ export interface PhaseLogRecord {
   startedAt: number;
   durationMs: number;
   node: string;
+  /** Who asked, for operator actions (Abort, ResolveBranch); empty otherwise. */
+  operator?: string;
 }
 
 export const FINAL_STATUSES: readonly TransactionStatus[] = ['CONFIRMED', 'CANCELLED'];

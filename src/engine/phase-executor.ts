@@ -1,11 +1,14 @@
 import type { Logger } from 'pino';
 import type { Clock } from './clock';
-import type { BranchRecord, PhaseLogRecord, TransactionRecord } from './model';
+import { noCrash, type CrashHook } from './crash-points';
+import type { BranchRecord, Phase, PhaseLogRecord, TransactionRecord } from './model';
 import { isFinal, phaseOf } from './model';
-import type { ParticipantCaller } from './participant-caller';
+import type { CallResult, ParticipantCaller } from './participant-caller';
 import { retryDelayMs, type RetryPolicy } from './retry-policy';
+import type { TargetLimiter } from './target-limiter';
+import type { CoordinatorMetrics } from '../metrics/coordinator-metrics';
 import type { GroupCommitter } from '../store/group-committer';
-import type { TransactionStore } from '../store/transaction-store';
+import type { PhaseTwoCallResult, StuckBranch, StuckThresholds, TransactionStore } from '../store/transaction-store';
 
 /** Options of {@link PhaseExecutor}. */
 export interface PhaseExecutorOptions {
@@ -18,28 +21,53 @@ export interface PhaseExecutorOptions {
   /** Deadline of each Confirm/Cancel call, ms. */
   branchTimeoutMs: number;
   retryPolicy: RetryPolicy;
+  /** When a transaction counts as stuck. */
+  stuck: StuckThresholds;
+  /** Caps recovery calls per participant target. */
+  limiter: TargetLimiter;
+  metrics: CoordinatorMetrics;
   /** Told the earliest time a retry is due, so the recovery loop wakes up for it. */
   onRetryScheduled?: (dueAt: number) => void;
   /** Told when a round ends (finished or not), so waiting callers can look again. */
   onRoundEnd?: (txn: TransactionRecord) => void;
+  /** Told when a round flags the transaction stuck. */
+  onStuck?: (txn: TransactionRecord, branch: StuckBranch) => void;
+  /** Default: never crashes. */
+  crash?: CrashHook;
+}
+
+/** How a round is run. */
+export interface RoundOptions {
+  traceparent?: string;
+  /**
+   * Set for rounds run by recovery (retries, takeovers, operator replays):
+   * their calls share the per-target limit, and a call that cannot start
+   * within one branch timeout of `claimedAt` is put off to a later round, so
+   * every call ends before the claim (two branch timeouts + 5 s) does.
+   */
+  recovery?: { claimedAt: number };
 }
 
 /**
  * Runs one round of phase two for a decided transaction: Confirm (or Cancel)
- * on every pending branch in parallel, then one write with every outcome and
- * log row. Branches not done get their own backoff; the transaction finishes
- * in the same write that records its last branch done.
+ * on every pending branch whose retry time has come, in parallel, then one
+ * write with every outcome and log row. Branches not done get their own
+ * backoff; the transaction finishes in the same write that records its last
+ * branch done.
  */
 export class PhaseExecutor {
   private readonly active = new Map<string, Promise<TransactionRecord | null>>();
+  private readonly crash: CrashHook;
 
-  constructor(private readonly o: PhaseExecutorOptions) {}
+  constructor(private readonly o: PhaseExecutorOptions) {
+    this.crash = o.crash ?? noCrash;
+  }
 
   /** Runs a round unless this process is already running one for the gid (then joins it). */
-  run(txn: TransactionRecord, branches?: BranchRecord[], traceparent?: string): Promise<TransactionRecord | null> {
+  run(txn: TransactionRecord, branches?: BranchRecord[], options: RoundOptions = {}): Promise<TransactionRecord | null> {
     const running = this.active.get(txn.gid);
     if (running) return running;
-    const p = this.round(txn, branches, traceparent).finally(() => this.active.delete(txn.gid));
+    const p = this.round(txn, branches, options).finally(() => this.active.delete(txn.gid));
     this.active.set(txn.gid, p);
     return p;
   }
@@ -49,31 +77,27 @@ export class PhaseExecutor {
     return [...this.active.values()];
   }
 
-  private async round(txn: TransactionRecord, known?: BranchRecord[], traceparent?: string): Promise<TransactionRecord | null> {
+  private async round(txn: TransactionRecord, known: BranchRecord[] | undefined, options: RoundOptions): Promise<TransactionRecord | null> {
     const phase = phaseOf(txn.status);
     if (!phase) return txn;
     const branches = known ?? (await this.o.store.getBranches(txn.gid));
-    const pending = branches.filter((b) => b.phaseTwo === 'PENDING');
+    const startedAt = this.o.clock.now();
+    // Per-branch backoff: a branch whose retry time has not come waits for a later round.
+    const due = branches.filter((b) => b.phaseTwo === 'PENDING' && (b.nextRetryAt === null || b.nextRetryAt <= startedAt));
     const log = this.o.logger.child({ gid: txn.gid });
-    const calls = await Promise.all(
-      pending.map((b) =>
-        this.o.caller.call({
-          target: b.participant,
-          phase,
-          gid: b.gid,
-          branchId: b.branchId,
-          action: b.action,
-          payload: b.payload,
-          timeoutMs: this.o.branchTimeoutMs,
-          traceparent,
-        }),
-      ),
-    );
+    const calls = await Promise.all(due.map((b) => this.call(b, phase, options)));
+    this.crash('after-phase-two-calls');
     const now = this.o.clock.now();
     const logs: PhaseLogRecord[] = [];
-    const results = pending.map((b, i) => {
+    const results: PhaseTwoCallResult[] = due.map((b, i) => {
       const c = calls[i];
+      if (!c) {
+        this.o.metrics.callsDeferred.inc();
+        // Not called: no attempt counted, looked at again after one initial delay.
+        return { branchId: b.branchId, attempted: false, ok: false, error: '', nextRetryAt: now + retryDelayMs(this.o.retryPolicy, 1) };
+      }
       const ok = c.outcome === 'ok';
+      this.o.metrics.participantCalls.inc({ phase, outcome: ok ? 'ok' : 'failed' });
       logs.push({
         gid: b.gid,
         branchId: b.branchId,
@@ -91,17 +115,49 @@ export class PhaseExecutor {
       }
       return {
         branchId: b.branchId,
+        attempted: true,
         ok,
         error: c.error,
         nextRetryAt: now + retryDelayMs(this.o.retryPolicy, b.attempts + 1),
       };
     });
-    const [{ txn: after }] = await this.o.committer.submit([{ kind: 'phaseTwo', gid: txn.gid, now, results, logs }] as const);
+    const [{ txn: after, becameStuck }] = await this.o.committer.submit([
+      { kind: 'phaseTwo', gid: txn.gid, now, node: this.o.node, results, logs, stuck: this.o.stuck },
+    ] as const);
     if (after) {
-      if (isFinal(after.status)) log.debug({ status: after.status }, 'transaction finished');
-      else if (after.dueAt !== null) this.o.onRetryScheduled?.(after.dueAt);
+      if (isFinal(after.status)) {
+        if (!isFinal(txn.status)) this.o.metrics.finished.inc({ status: after.status });
+        log.debug({ status: after.status }, 'transaction finished');
+      } else if (after.dueAt !== null) {
+        this.o.onRetryScheduled?.(after.dueAt);
+      }
+      if (becameStuck) this.o.onStuck?.(after, becameStuck);
       this.o.onRoundEnd?.(after);
     }
     return after;
+  }
+
+  /** One Confirm/Cancel; undefined when a recovery round could not get a slot for the target in time. */
+  private async call(b: BranchRecord, phase: Phase, options: RoundOptions): Promise<CallResult | undefined> {
+    const req = {
+      target: b.participant,
+      phase,
+      gid: b.gid,
+      branchId: b.branchId,
+      action: b.action,
+      payload: b.payload,
+      timeoutMs: this.o.branchTimeoutMs,
+      traceparent: options.traceparent,
+    };
+    if (!options.recovery) return this.o.caller.call(req);
+    const release = await this.o.limiter.acquire(b.participant, options.recovery.claimedAt + this.o.branchTimeoutMs, () => this.o.clock.now());
+    if (!release) return undefined;
+    this.o.metrics.recoveryInFlight.inc();
+    try {
+      return await this.o.caller.call(req);
+    } finally {
+      this.o.metrics.recoveryInFlight.dec();
+      release();
+    }
   }
 }

@@ -1,14 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { systemClock, type Clock } from './clock';
+import { noCrash, type CrashHook } from './crash-points';
 import {
   BranchConflictError,
+  BranchNotFoundError,
   BranchOutcomeUnknownError,
   BranchRefusedError,
   InvalidArgumentError,
   TransactionAlreadyExistsError,
   TransactionCommittedError,
   TransactionNotFoundError,
+  TransactionNotInPhaseTwoError,
   TransactionNotTryingError,
   TransactionRolledBackError,
 } from './errors';
@@ -20,9 +23,13 @@ import { PhaseExecutor } from './phase-executor';
 import { describe, RecoveryLoop } from './recovery-loop';
 import type { RetryPolicy } from './retry-policy';
 import { TIMEOUT_REASON } from './state-machine';
-import { validateAction, validateId, validatePayload, validateTarget, validateTimeout } from './validation';
+import { StuckReporter } from './stuck-reporter';
+import { TargetLimiter } from './target-limiter';
+import { validateAction, validateId, validateOperatorText, validatePayload, validateTarget, validateTimeout } from './validation';
+import { alwaysHeld, type SingletonLease } from '../lease/singleton-lease';
+import { createCoordinatorMetrics, type CoordinatorMetrics } from '../metrics/coordinator-metrics';
 import { GroupCommitter } from '../store/group-committer';
-import type { DecideResult, DueTransaction, NewBranch, RegisterResult, TransactionStore } from '../store/transaction-store';
+import type { DecideResult, DueTransaction, NewBranch, RegisterResult, StuckThresholds, TransactionStore } from '../store/transaction-store';
 
 /** Limits and timings of the engine (from Config; see src/config/config.ts for defaults). */
 export interface EngineLimits {
@@ -37,11 +44,22 @@ export interface EngineLimits {
   maxWaitMs: number;
 }
 
+/** How recovery works decided transactions (from Config; see src/config/config.ts for defaults). */
+export interface RecoverySettings {
+  /** When a transaction is flagged stuck. */
+  stuck: StuckThresholds;
+  /** Most recovery calls in flight per participant target, per process. */
+  concurrencyPerTarget: number;
+  /** POST target for stuck alerts; none by default. */
+  alertWebhookUrl?: string;
+}
+
 /** Options of {@link TransactionEngine}. */
 export interface TransactionEngineOptions {
   store: TransactionStore;
   limits: EngineLimits;
   retryPolicy: RetryPolicy;
+  recovery: RecoverySettings;
   logger: Logger;
   /** This process's name in tcc_logs and claims. */
   node: string;
@@ -49,7 +67,29 @@ export interface TransactionEngineOptions {
   clock?: Clock;
   /** Default: a new caller with default channel options. */
   caller?: ParticipantCaller;
+  /** Default: fresh metrics in their own registry. */
+  metrics?: CoordinatorMetrics;
+  /** Who runs the deadline sweep (singleton work). Default: this process always does. */
+  lease?: SingletonLease;
+  /** Fault injection for crash tests. Default: never crashes. */
+  crash?: CrashHook;
 }
+
+/** What an operator gives with Abort. */
+export interface AbortInput {
+  reason?: string;
+  operator?: string;
+  wait?: boolean;
+  waitUntil?: number;
+}
+
+/** What an operator gives with ResolveBranch: both required. */
+export interface ResolveInput {
+  reason: string;
+  operator: string;
+}
+
+type DecisionCause = 'client' | 'deadline' | 'operator';
 
 export interface BranchInput {
   branchId?: string;
@@ -104,8 +144,16 @@ export class TransactionEngine {
   private readonly executor: PhaseExecutor;
   private readonly recovery: RecoveryLoop;
   private readonly waiters = new Map<string, Set<() => void>>();
-  /** Claims last as long as a phase-two round can: every call's deadline plus slack for the write. */
+  /**
+   * Claims last as long as a phase-two round can: a recovery call starts
+   * within one branch timeout of the claim and ends within another, plus
+   * slack for the write.
+   */
   private readonly leaseMs: number;
+  readonly metrics: CoordinatorMetrics;
+  private readonly lease: SingletonLease;
+  private readonly stuckReporter: StuckReporter;
+  private readonly crash: CrashHook;
 
   constructor(o: TransactionEngineOptions) {
     this.store = o.store;
@@ -116,7 +164,11 @@ export class TransactionEngine {
     this.log = o.logger;
     this.limits = o.limits;
     this.node = o.node;
+    this.metrics = o.metrics ?? createCoordinatorMetrics();
+    this.lease = o.lease ?? alwaysHeld;
+    this.crash = o.crash ?? noCrash;
     this.leaseMs = 2 * o.limits.branchTimeoutMs + 5_000;
+    this.stuckReporter = new StuckReporter({ logger: o.logger, metrics: this.metrics, node: o.node, webhookUrl: o.recovery.alertWebhookUrl });
     this.recovery = new RecoveryLoop({ intervalMs: o.limits.sweepIntervalMs, sweep: () => this.sweep(), logger: o.logger });
     this.executor = new PhaseExecutor({
       store: o.store,
@@ -127,8 +179,13 @@ export class TransactionEngine {
       node: o.node,
       branchTimeoutMs: o.limits.branchTimeoutMs,
       retryPolicy: o.retryPolicy,
+      stuck: o.recovery.stuck,
+      limiter: new TargetLimiter(o.recovery.concurrencyPerTarget),
+      metrics: this.metrics,
+      crash: this.crash,
       onRetryScheduled: (at) => this.recovery.wakeAt(at),
       onRoundEnd: (txn) => this.notify(txn.gid),
+      onStuck: (txn, branch) => this.stuckReporter.report(txn, branch),
     });
   }
 
@@ -138,10 +195,12 @@ export class TransactionEngine {
     this.recovery.wakeAt(Date.now());
   }
 
-  /** Stops recovery and waits for phase-two rounds in progress; closes participant channels. */
+  /** Stops recovery and waits for phase-two rounds in progress and alerts being posted; closes participant channels. */
   async stop(): Promise<void> {
     await this.recovery.stop();
     await Promise.allSettled(this.executor.inFlight());
+    await this.stuckReporter.drain();
+    await this.lease.releaseAll();
     this.caller.close();
   }
 
@@ -150,6 +209,7 @@ export class TransactionEngine {
     const timeout = validateTimeout('timeout_ms', input.timeoutMs ?? 0, this.limits.defaultTimeoutMs, this.limits.maxTimeoutMs);
     const now = this.clock.now();
     const [{ txn }] = await this.committer.submit([{ kind: 'create', gid, now, deadlineAt: now + timeout }] as const);
+    this.crash('after-begin');
     if (txn.status !== 'TRYING') throw new TransactionAlreadyExistsError(gid, txn.status);
     return txn;
   }
@@ -168,7 +228,7 @@ export class TransactionEngine {
         case 'not_found':
           throw new TransactionNotFoundError(gid);
         case 'expired':
-          await this.decideAndFinish(gid, 'rollback', TIMEOUT_REASON, {});
+          await this.decideAndFinish(gid, 'rollback', TIMEOUT_REASON, {}, 'deadline');
           throw new TransactionNotTryingError(gid, reg.txn.status, true);
         case 'not_trying':
           throw new TransactionNotTryingError(gid, reg.txn.status, false);
@@ -180,16 +240,18 @@ export class TransactionEngine {
     }
     const stored = reg.branches[0];
     if (stored.tryState === 'REFUSED') throw new BranchRefusedError(gid, stored.branchId, 'refused earlier');
+    this.crash('after-register');
     // A Try outliving the transaction is useless: its answer would come after the rollback.
     const callTimeout = Math.max(1, Math.min(timeout, reg.txn.deadlineAt - now));
     const call = await this.callTry(stored, callTimeout, input.traceparent);
     await this.committer.submit([this.tryOutcomeCommand(stored, call)] as const);
+    this.crash('after-try');
     return this.tryAnswer(stored, call);
   }
 
   async commit(gidInput: string, opts: FinishOptions = {}): Promise<TransactionView> {
     const gid = validateId('gid', gidInput);
-    const res = await this.decideAndFinish(gid, 'commit', '', opts);
+    const res = await this.decideAndFinish(gid, 'commit', '', opts, 'client');
     const { txn } = res;
     if (txn.status === 'CANCELLING' || txn.status === 'CANCELLED') {
       throw new TransactionRolledBackError(gid, txn.reason || 'rolled back', txn.status);
@@ -199,11 +261,51 @@ export class TransactionEngine {
 
   async rollback(gidInput: string, opts: FinishOptions = {}): Promise<TransactionView> {
     const gid = validateId('gid', gidInput);
-    const res = await this.decideAndFinish(gid, 'rollback', 'rolled back by the client', opts);
+    const res = await this.decideAndFinish(gid, 'rollback', 'rolled back by the client', opts, 'client');
     if (res.txn.status === 'CONFIRMING' || res.txn.status === 'CONFIRMED') {
       throw new TransactionCommittedError(gid, res.txn.status);
     }
     return this.settle(res, opts);
+  }
+
+  /** Operator rollback of a TRYING transaction: like a client Rollback, with who and why on the decision's log row. */
+  async abort(gidInput: string, input: AbortInput = {}): Promise<TransactionView> {
+    const gid = validateId('gid', gidInput);
+    const operator = input.operator ? validateOperatorText('operator', input.operator, 128) : '';
+    const why = input.reason ? validateOperatorText('reason', input.reason, 512) : '';
+    const reason = `aborted by operator${operator ? ` ${operator}` : ''}${why ? `: ${why}` : ''}`;
+    const opts: FinishOptions = { wait: input.wait, waitUntil: input.waitUntil };
+    const res = await this.decideAndFinish(gid, 'rollback', reason, opts, 'operator', operator);
+    if (res.txn.status === 'CONFIRMING' || res.txn.status === 'CONFIRMED') {
+      throw new TransactionCommittedError(gid, res.txn.status);
+    }
+    this.log.warn({ gid, operator, status: res.txn.status }, 'transaction aborted by operator');
+    return this.settle(res, opts);
+  }
+
+  /**
+   * An operator marks a pending branch of a decided transaction done by hand
+   * (after fixing the participant's data); recorded in tcc_logs with reason
+   * and operator. The transaction finishes once nothing is left pending.
+   */
+  async resolveBranch(gidInput: string, branchIdInput: string, input: ResolveInput): Promise<TransactionView> {
+    const gid = validateId('gid', gidInput);
+    const branchId = validateId('branch_id', branchIdInput);
+    const reason = validateOperatorText('reason', input.reason, 1024);
+    const operator = validateOperatorText('operator', input.operator, 128);
+    const now = this.clock.now();
+    const [res] = await this.committer.submit([
+      { kind: 'resolve', gid, branchId, reason, operator, now, node: this.node },
+    ] as const);
+    if (!res.found) throw new TransactionNotFoundError(gid);
+    if (!res.resolved && res.why === 'no_branch') throw new BranchNotFoundError(gid, branchId);
+    if (!res.resolved && res.why === 'not_in_phase_two') throw new TransactionNotInPhaseTwoError(gid, res.txn.status);
+    if (res.resolved) {
+      this.log.warn({ gid, branch_id: branchId, operator, status: res.txn.status }, 'branch resolved by operator');
+      if (isFinal(res.txn.status)) this.metrics.finished.inc({ status: res.txn.status });
+      this.notify(gid);
+    }
+    return this.get(gid);
   }
 
   /** Begin + every Try + Commit, or rollback when any Try did not succeed. */
@@ -234,6 +336,7 @@ export class TransactionEngine {
       const callTimeout = Math.max(1, Math.min(this.limits.branchTimeoutMs, reg.txn.deadlineAt - now));
       // A retried Execute never asks a branch that refused again: the decision will roll back.
       const toCall = reg.branches.filter((b) => b.tryState !== 'REFUSED');
+      this.crash('after-register');
       const calls = await Promise.all(toCall.map((b) => this.callTry(b, callTimeout, input.traceparent)));
       const outcomes = toCall.map((b, i) => this.tryOutcomeCommand(b, calls[i]));
       return this.finishExecute(gid, outcomes, finish);
@@ -250,6 +353,7 @@ export class TransactionEngine {
       else [, reg] = await this.committer.submit([pendingOutcome!, register] as const);
       if (!reg.ok) return this.executeRejected(gid, reg, finish);
       const b = reg.branches[0];
+      if (b.tryState !== 'REFUSED') this.crash('after-register');
       const call = b.tryState === 'REFUSED' ? undefined : await this.callTry(b, Math.max(1, Math.min(this.limits.branchTimeoutMs, reg.txn.deadlineAt - t)), input.traceparent);
       if (!call) return this.finishExecute(gid, [], finish);
       pendingOutcome = this.tryOutcomeCommand(b, call);
@@ -272,6 +376,7 @@ export class TransactionEngine {
     const now = this.clock.now();
     const [{ txn }] = await this.committer.submit([{ kind: 'expedite', gid, now }] as const);
     if (!txn) throw new TransactionNotFoundError(gid);
+    // Claimed and worked here unless another worker holds the claim (its round picks up the new retry times).
     if (txn.dueAt !== null && txn.dueAt <= now) await this.workDue({ gid, status: txn.status, dueAt: txn.dueAt });
     return this.get(gid);
   }
@@ -338,13 +443,14 @@ export class TransactionEngine {
     outcomes: ReturnType<TransactionEngine['tryOutcomeCommand']>[],
     finish: FinishOptions,
   ): Promise<TransactionView> {
+    this.crash('after-try');
     const now = this.clock.now();
     const results = await this.committer.submit([
       ...outcomes,
       { kind: 'decide', gid, decision: 'commit', reason: '', now, node: this.node, leaseUntil: now + this.leaseMs },
     ]);
     const decided = results[results.length - 1] as DecideResult;
-    return this.answerExecute(gid, this.startPhaseTwo(gid, decided, finish), finish);
+    return this.answerExecute(gid, this.startPhaseTwo(gid, decided, finish, 'client'), finish);
   }
 
   private async executeRejected(
@@ -360,10 +466,10 @@ export class TransactionEngine {
       case 'conflict':
         throw new BranchConflictError(gid, reg.branchId);
       case 'expired':
-        return this.answerExecute(gid, await this.decideAndFinish(gid, 'rollback', TIMEOUT_REASON, finish), finish);
+        return this.answerExecute(gid, await this.decideAndFinish(gid, 'rollback', TIMEOUT_REASON, finish, 'deadline'), finish);
       case 'not_trying':
         // A retried Execute of a transaction decided before: the same answer again.
-        return this.answerExecute(gid, await this.decideAndFinish(gid, 'commit', '', finish), finish);
+        return this.answerExecute(gid, await this.decideAndFinish(gid, 'commit', '', finish, 'client'), finish);
     }
     throw new Error('unreachable');
   }
@@ -381,21 +487,28 @@ export class TransactionEngine {
     decision: 'commit' | 'rollback',
     reason: string,
     opts: FinishOptions,
+    cause: DecisionCause,
+    operator?: string,
   ): Promise<{ txn: TransactionRecord; branches: BranchRecord[] }> {
     const now = this.clock.now();
     const [res] = await this.committer.submit([
-      { kind: 'decide', gid, decision, reason, now, node: this.node, leaseUntil: now + this.leaseMs },
+      { kind: 'decide', gid, decision, reason, now, node: this.node, leaseUntil: now + this.leaseMs, operator },
     ] as const);
-    return this.startPhaseTwo(gid, res, opts);
+    return this.startPhaseTwo(gid, res, opts, cause);
   }
 
-  private startPhaseTwo(gid: string, res: DecideResult, opts: FinishOptions): { txn: TransactionRecord; branches: BranchRecord[] } {
+  private startPhaseTwo(gid: string, res: DecideResult, opts: FinishOptions, cause: DecisionCause): { txn: TransactionRecord; branches: BranchRecord[] } {
     if (!res.found) throw new TransactionNotFoundError(gid);
     if (res.decided) {
+      const decision = res.txn.status === 'CONFIRMING' || res.txn.status === 'CONFIRMED' ? 'commit' : 'rollback';
+      // A Commit turned into a rollback (a Try not succeeded, the deadline) is counted by what was decided.
+      this.metrics.decisions.inc({ decision, cause });
       this.log.debug({ gid, status: res.txn.status, reason: res.txn.reason || undefined }, 'transaction decided');
-      if (!isFinal(res.txn.status)) {
+      this.crash('after-decision');
+      if (isFinal(res.txn.status)) this.metrics.finished.inc({ status: res.txn.status });
+      else {
         // Not awaited: callers without `wait` get their answer as soon as the decision is durable.
-        this.executor.run(res.txn, res.branches, opts.traceparent).catch((err: unknown) => {
+        this.executor.run(res.txn, res.branches, { traceparent: opts.traceparent }).catch((err: unknown) => {
           this.log.error({ gid, err: describe(err) }, 'phase two failed; recovery will retry');
           this.recovery.wakeAt(res.txn.dueAt ?? Date.now() + this.limits.sweepIntervalMs);
         });
@@ -442,14 +555,24 @@ export class TransactionEngine {
   /**
    * One recovery sweep: claims due transactions (compare-and-set on due_at,
    * so one replica works each), rolls back TRYING ones past their deadline and
-   * runs a phase-two round for decided ones.
+   * runs a phase-two round for decided ones. With a singleton lease (Redis),
+   * only its holder scans for expired TRYING transactions; every replica
+   * retries phase two, each claim won by one of them.
    */
   private async sweep(): Promise<void> {
-    for (;;) {
-      const due = await this.store.findDue(this.clock.now(), 100);
-      if (due.length === 0) return;
-      await Promise.all(due.map((d) => this.workDue(d)));
-      if (due.length < 100) return;
+    try {
+      const deadlines = await this.lease.hold('deadline-sweep', 3 * this.limits.sweepIntervalMs + 5_000);
+      const statuses = deadlines ? undefined : (['CONFIRMING', 'CANCELLING'] as const);
+      for (;;) {
+        const due = await this.store.findDue(this.clock.now(), 100, statuses);
+        if (due.length === 0) break;
+        await Promise.all(due.map((d) => this.workDue(d)));
+        if (due.length < 100) break;
+      }
+      this.metrics.sweeps.inc({ result: 'ok' });
+    } catch (err) {
+      this.metrics.sweeps.inc({ result: 'failed' });
+      throw err;
     }
   }
 
@@ -462,11 +585,11 @@ export class TransactionEngine {
       ] as const);
       if (!claimed) return;
       if (d.status === 'TRYING') {
-        await this.decideAndFinish(d.gid, 'rollback', TIMEOUT_REASON, {});
+        await this.decideAndFinish(d.gid, 'rollback', TIMEOUT_REASON, {}, 'deadline');
         return;
       }
       const txn = await this.store.getTransaction(d.gid);
-      if (txn && !isFinal(txn.status)) await this.executor.run(txn);
+      if (txn && !isFinal(txn.status)) await this.executor.run(txn, undefined, { recovery: { claimedAt: now } });
     } catch (err) {
       this.log.error({ gid: d.gid, err: describe(err) }, 'recovery of transaction failed; will retry');
     }

@@ -65,3 +65,16 @@ export function validateTimeout(field: string, value: number, dflt: number, max:
   if (value > max) throw new InvalidArgumentError(field, `${value} ms is over the maximum of ${max} ms`);
   return value;
 }
+
+/**
+ * Free text an operator gives (a reason, their name): required, bounded, and
+ * printable (no control characters: it ends up in logs and terminals).
+ */
+export function validateOperatorText(field: string, value: string, maxLength: number): string {
+  const v = (value ?? '').trim();
+  if (!v) throw new InvalidArgumentError(field, 'is required');
+  if (v.length > maxLength) throw new InvalidArgumentError(field, `longer than ${maxLength} characters`);
+  // eslint-disable-next-line no-control-regex
+  if (/[\x00-\x1f\x7f]/.test(v)) throw new InvalidArgumentError(field, 'must not contain control characters');
+  return v;
+}

@@ -1,6 +1,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { EnumTypeDefinition, MessageTypeDefinition } from '@grpc/proto-loader';
 
+import type { AbortRequest as _tcc_v1_AbortRequest, AbortRequest__Output as _tcc_v1_AbortRequest__Output } from './tcc/v1/AbortRequest';
 import type { AdminClient as _tcc_v1_AdminClient, AdminDefinition as _tcc_v1_AdminDefinition } from './tcc/v1/Admin';
 import type { BeginRequest as _tcc_v1_BeginRequest, BeginRequest__Output as _tcc_v1_BeginRequest__Output } from './tcc/v1/BeginRequest';
 import type { BeginResponse as _tcc_v1_BeginResponse, BeginResponse__Output as _tcc_v1_BeginResponse__Output } from './tcc/v1/BeginResponse';
@@ -13,6 +14,7 @@ import type { GetTransactionRequest as _tcc_v1_GetTransactionRequest, GetTransac
 import type { ListTransactionsRequest as _tcc_v1_ListTransactionsRequest, ListTransactionsRequest__Output as _tcc_v1_ListTransactionsRequest__Output } from './tcc/v1/ListTransactionsRequest';
 import type { ListTransactionsResponse as _tcc_v1_ListTransactionsResponse, ListTransactionsResponse__Output as _tcc_v1_ListTransactionsResponse__Output } from './tcc/v1/ListTransactionsResponse';
 import type { PhaseLog as _tcc_v1_PhaseLog, PhaseLog__Output as _tcc_v1_PhaseLog__Output } from './tcc/v1/PhaseLog';
+import type { ResolveBranchRequest as _tcc_v1_ResolveBranchRequest, ResolveBranchRequest__Output as _tcc_v1_ResolveBranchRequest__Output } from './tcc/v1/ResolveBranchRequest';
 import type { Transaction as _tcc_v1_Transaction, Transaction__Output as _tcc_v1_Transaction__Output } from './tcc/v1/Transaction';
 import type { TryRequest as _tcc_v1_TryRequest, TryRequest__Output as _tcc_v1_TryRequest__Output } from './tcc/v1/TryRequest';
 import type { TryResponse as _tcc_v1_TryResponse, TryResponse__Output as _tcc_v1_TryResponse__Output } from './tcc/v1/TryResponse';
@@ -24,6 +26,7 @@ type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> 
 export interface ProtoGrpcType {
   tcc: {
     v1: {
+      AbortRequest: MessageTypeDefinition<_tcc_v1_AbortRequest, _tcc_v1_AbortRequest__Output>
       Admin: SubtypeConstructor<typeof grpc.Client, _tcc_v1_AdminClient> & { service: _tcc_v1_AdminDefinition }
       BeginRequest: MessageTypeDefinition<_tcc_v1_BeginRequest, _tcc_v1_BeginRequest__Output>
       BeginResponse: MessageTypeDefinition<_tcc_v1_BeginResponse, _tcc_v1_BeginResponse__Output>
@@ -37,6 +40,7 @@ export interface ProtoGrpcType {
       ListTransactionsResponse: MessageTypeDefinition<_tcc_v1_ListTransactionsResponse, _tcc_v1_ListTransactionsResponse__Output>
       PhaseLog: MessageTypeDefinition<_tcc_v1_PhaseLog, _tcc_v1_PhaseLog__Output>
       PhaseTwoState: EnumTypeDefinition
+      ResolveBranchRequest: MessageTypeDefinition<_tcc_v1_ResolveBranchRequest, _tcc_v1_ResolveBranchRequest__Output>
       Status: EnumTypeDefinition
       Transaction: MessageTypeDefinition<_tcc_v1_Transaction, _tcc_v1_Transaction__Output>
       TryOutcome: EnumTypeDefinition

@@ -56,5 +56,19 @@ export function createAdminHandlers(engine: TransactionEngine, opts: { adminToke
       authorize(call.metadata);
       return toViewMessage(await engine.retryNow(call.request.gid));
     }),
+    GetTransaction: unary('GetTransaction', opts.logger, async (call) => {
+      authorize(call.metadata);
+      return toViewMessage(await engine.get(call.request.gid));
+    }),
+    Abort: unary('Abort', opts.logger, async (call) => {
+      authorize(call.metadata);
+      const r = call.request;
+      return toViewMessage(await engine.abort(r.gid, { reason: r.reason, operator: r.operator }));
+    }),
+    ResolveBranch: unary('ResolveBranch', opts.logger, async (call) => {
+      authorize(call.metadata);
+      const r = call.request;
+      return toViewMessage(await engine.resolveBranch(r.gid, r.branch_id, { reason: r.reason, operator: r.operator }));
+    }),
   };
 }

@@ -10,6 +10,7 @@ const PHASE_TWO = {
   PENDING: 'PHASE_TWO_PENDING',
   DONE: 'PHASE_TWO_DONE',
   SKIPPED: 'PHASE_TWO_SKIPPED',
+  RESOLVED: 'PHASE_TWO_RESOLVED',
 } as const;
 
 export function toBranchMessage(b: BranchRecord): Branch {
@@ -41,6 +42,7 @@ export function toLogMessage(l: PhaseLogRecord): PhaseLog {
     started_unix_ms: String(l.startedAt),
     duration_ms: l.durationMs,
     node: l.node,
+    operator: l.operator ?? '',
   };
 }
 
@@ -60,6 +62,8 @@ export function toTransactionMessage(t: TransactionRecord, branches: BranchRecor
     stuck: t.stuck,
     branches: branches.map(toBranchMessage),
     logs: logs.map(toLogMessage),
+    decided_unix_ms: String(t.decidedAt ?? 0),
+    owner: decided ? (t.owner ?? '') : '',
   };
 }
 

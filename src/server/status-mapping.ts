@@ -1,6 +1,7 @@
 import { status } from '@grpc/grpc-js';
 import {
   BranchConflictError,
+  BranchNotFoundError,
   BranchOutcomeUnknownError,
   BranchRefusedError,
   InvalidArgumentError,
@@ -8,6 +9,7 @@ import {
   TransactionAlreadyExistsError,
   TransactionCommittedError,
   TransactionNotFoundError,
+  TransactionNotInPhaseTwoError,
   TransactionNotTryingError,
   TransactionRolledBackError,
 } from '../engine/errors';
@@ -25,10 +27,12 @@ const STATUS_BY_ERROR: ReadonlyArray<readonly [ErrorClass, status]> = [
   [UnauthenticatedError, status.UNAUTHENTICATED],
   [InvalidArgumentError, status.INVALID_ARGUMENT],
   [TransactionNotFoundError, status.NOT_FOUND],
+  [BranchNotFoundError, status.NOT_FOUND],
   [TransactionAlreadyExistsError, status.ALREADY_EXISTS],
   [BranchConflictError, status.ALREADY_EXISTS],
   [TransactionNotTryingError, status.FAILED_PRECONDITION],
   [TransactionCommittedError, status.FAILED_PRECONDITION],
+  [TransactionNotInPhaseTwoError, status.FAILED_PRECONDITION],
   [TransactionRolledBackError, status.ABORTED],
   [BranchRefusedError, status.ABORTED],
   [StoreUnavailableError, status.UNAVAILABLE],

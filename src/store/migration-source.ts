@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import * as coreSchema from '../../migrations/20261122000000_core_schema';
+import * as recoveryAndOperations from '../../migrations/20261201120000_recovery_and_operations';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -11,7 +12,10 @@ interface Migration {
  * compiled service runs them wherever it is installed. Append new ones here,
  * in order; never rename one that has shipped (the name is stored).
  */
-const MIGRATIONS: ReadonlyArray<readonly [string, Migration]> = [['20261122000000_core_schema', coreSchema]];
+const MIGRATIONS: ReadonlyArray<readonly [string, Migration]> = [
+  ['20261122000000_core_schema', coreSchema],
+  ['20261201120000_recovery_and_operations', recoveryAndOperations],
+];
 
 export const coordinatorMigrationSource: Knex.MigrationSource<readonly [string, Migration]> = {
   getMigrations: () => Promise.resolve([...MIGRATIONS]),

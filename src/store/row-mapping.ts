@@ -15,6 +15,7 @@ export interface TransactionRow {
   owner: string | null;
   last_error: string;
   stuck: number | boolean;
+  decided_at: number | null;
 }
 
 export interface BranchRow {
@@ -46,6 +47,7 @@ export interface LogRow {
   started_at: number;
   duration_ms: number;
   node: string;
+  operator: string;
 }
 
 const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v));
@@ -64,6 +66,7 @@ export function toTransaction(r: TransactionRow | Row): TransactionRecord {
     owner: (r.owner as string | null) ?? null,
     lastError: (r.last_error as string) ?? '',
     stuck: Boolean(num(r.stuck)),
+    decidedAt: optNum(r.decided_at),
   };
 }
 
@@ -99,6 +102,7 @@ export function toLog(r: LogRow | Row): PhaseLogRecord {
     startedAt: num(r.started_at),
     durationMs: num(r.duration_ms),
     node: (r.node as string) ?? '',
+    operator: (r.operator as string) ?? '',
   };
 }
 
@@ -114,6 +118,7 @@ export function logRow(l: PhaseLogRecord): Omit<LogRow, 'id'> {
     started_at: l.startedAt,
     duration_ms: Math.max(0, Math.round(l.durationMs)),
     node: l.node,
+    operator: truncate(l.operator ?? '', 128),
   };
 }
 

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import type { BranchRecord, PhaseLogRecord, TransactionRecord } from '../engine/model';
+import type { BranchRecord, PhaseLogRecord, TransactionRecord, TransactionStatus } from '../engine/model';
 import { finalStatusOf, nextTryState, planDecision } from '../engine/state-machine';
 import { logRow, toBranch, toLog, toTransaction, truncate, type BranchRow, type LogRow, type TransactionRow } from './row-mapping';
 import type {
@@ -16,6 +16,8 @@ import type {
   PhaseTwoCommand,
   PhaseTwoResult,
   RegisterCommand,
+  ResolveCommand,
+  ResolveResult,
   RegisterResult,
   ResultsOf,
   StoreCommand,
@@ -69,6 +71,8 @@ export class SqlTransactionStore implements TransactionStore {
         return this.claim(trx, cmd);
       case 'expedite':
         return this.expedite(trx, cmd);
+      case 'resolve':
+        return this.resolve(trx, cmd, logs);
     }
   }
 
@@ -100,6 +104,7 @@ export class SqlTransactionStore implements TransactionStore {
       owner: null,
       last_error: '',
       stuck: false,
+      decided_at: null,
     };
     // Two Begins with the same client gid may race past the SELECT: ignore the loser's insert.
     await trx<TransactionRow>(TX).insert(row).onConflict('gid').ignore();
@@ -210,6 +215,7 @@ export class SqlTransactionStore implements TransactionStore {
         updated_at: c.now,
         due_at: finished ? null : c.leaseUntil,
         owner: finished ? null : c.node,
+        decided_at: c.now,
       });
     if (n === 0) {
       const current = await this.lockTransaction(trx, c.gid);
@@ -232,6 +238,7 @@ export class SqlTransactionStore implements TransactionStore {
       startedAt: c.now,
       durationMs: 0,
       node: c.node,
+      operator: c.operator,
     });
     const decided: TransactionRecord = {
       ...txn,
@@ -240,6 +247,7 @@ export class SqlTransactionStore implements TransactionStore {
       updatedAt: c.now,
       dueAt: finished ? null : c.leaseUntil,
       owner: finished ? null : c.node,
+      decidedAt: c.now,
     };
     return {
       found: true,
@@ -264,39 +272,91 @@ export class SqlTransactionStore implements TransactionStore {
     for (const r of c.results.filter((x) => !x.ok)) {
       await trx<BranchRow>(BR)
         .where({ gid: c.gid, branch_id: r.branchId, phase_two: 'PENDING' })
-        .update({
-          attempts: trx.raw('attempts + 1'),
-          next_retry_at: r.nextRetryAt,
-          last_error: truncate(r.error, 1024),
-          updated_at: c.now,
-        });
+        .update(
+          r.attempted
+            ? { attempts: trx.raw('attempts + 1'), next_retry_at: r.nextRetryAt, last_error: truncate(r.error, 1024), updated_at: c.now }
+            : { next_retry_at: r.nextRetryAt, updated_at: c.now },
+        );
     }
-    const pending = await trx<BranchRow>(BR).where({ gid: c.gid, phase_two: 'PENDING' }).select('next_retry_at', 'last_error');
-    let update: Record<string, unknown>;
-    if (pending.length === 0) {
-      update = {
-        status: finalStatusOf(txn.status),
-        due_at: null,
-        owner: null,
-        last_error: '',
-        stuck: false,
-        attempts: txn.attempts + 1,
-        updated_at: c.now,
-      };
-    } else {
-      const next = Math.min(...pending.map((p) => Number(p.next_retry_at ?? c.now)));
-      const lastError = c.results.find((r) => !r.ok)?.error ?? String(pending[0].last_error ?? '');
-      update = {
-        due_at: next,
-        owner: null,
-        last_error: truncate(lastError, 1024),
-        attempts: txn.attempts + 1,
-        updated_at: c.now,
-      };
+    const pending = await trx<BranchRow>(BR)
+      .where({ gid: c.gid, phase_two: 'PENDING' })
+      .select('branch_id', 'participant', 'attempts', 'next_retry_at', 'last_error');
+    if (pending.length === 0) return { txn: await this.finish(trx, txn, c.now) };
+
+    const lastError = c.results.find((r) => r.attempted && !r.ok)?.error ?? String(pending[0].last_error ?? '');
+    const worst = pending.reduce((a, b) => (Number(b.attempts) > Number(a.attempts) ? b : a));
+    const age = c.now - (txn.decidedAt ?? txn.createdAt);
+    const stuck = txn.stuck || Number(worst.attempts) >= c.stuck.attempts || (c.stuck.ageMs > 0 && age >= c.stuck.ageMs);
+    const update: Record<string, unknown> = {
+      last_error: truncate(lastError, 1024),
+      attempts: txn.attempts + 1,
+      stuck,
+      updated_at: c.now,
+    };
+    // Fencing: only the worker holding the claim releases it. If the claim
+    // expired and another worker took it meanwhile, moving due_at would cut
+    // that worker's lease short and let a third one in.
+    if (txn.owner === c.node) {
+      update.due_at = Math.min(...pending.map((p) => Number(p.next_retry_at ?? c.now)));
+      update.owner = null;
     }
     await trx<TransactionRow>(TX).where({ gid: c.gid, status: txn.status }).update(update);
     const after = await trx<TransactionRow>(TX).where({ gid: c.gid }).first();
-    return { txn: after ? toTransaction(after) : null };
+    return {
+      txn: after ? toTransaction(after) : null,
+      becameStuck:
+        stuck && !txn.stuck
+          ? { branchId: worst.branch_id, participant: worst.participant, attempts: Number(worst.attempts), lastError: String(worst.last_error ?? '') }
+          : undefined,
+    };
+  }
+
+  /** CONFIRMING → CONFIRMED, CANCELLING → CANCELLED, once no branch is pending; the claim and the stuck flag go with it. */
+  private async finish(trx: Knex.Transaction, txn: TransactionRecord, now: number): Promise<TransactionRecord> {
+    const update = {
+      status: finalStatusOf(txn.status),
+      due_at: null,
+      owner: null,
+      last_error: '',
+      stuck: false,
+      attempts: txn.attempts + 1,
+      updated_at: now,
+    };
+    await trx<TransactionRow>(TX).where({ gid: txn.gid, status: txn.status }).update(update);
+    return { ...txn, status: update.status, dueAt: null, owner: null, lastError: '', stuck: false, attempts: update.attempts, updatedAt: now };
+  }
+
+  private async resolve(trx: Knex.Transaction, c: ResolveCommand, logs: PhaseLogRecord[]): Promise<ResolveResult> {
+    const txn = await this.lockTransaction(trx, c.gid);
+    if (!txn) return { found: false };
+    const branch = await trx<BranchRow>(BR).where({ gid: c.gid, branch_id: c.branchId }).first('phase_two');
+    if (!branch) return { found: true, resolved: false, why: 'no_branch', txn };
+    if (branch.phase_two === 'DONE' || branch.phase_two === 'SKIPPED' || branch.phase_two === 'RESOLVED') {
+      return { found: true, resolved: false, why: 'already_done', txn };
+    }
+    if (branch.phase_two !== 'PENDING' || (txn.status !== 'CONFIRMING' && txn.status !== 'CANCELLING')) {
+      return { found: true, resolved: false, why: 'not_in_phase_two', txn };
+    }
+    await trx<BranchRow>(BR)
+      .where({ gid: c.gid, branch_id: c.branchId, phase_two: 'PENDING' })
+      .update({ phase_two: 'RESOLVED', next_retry_at: null, updated_at: c.now });
+    logs.push({
+      gid: c.gid,
+      branchId: c.branchId,
+      phase: 'resolve',
+      attempt: 0,
+      outcome: 'resolved',
+      grpcCode: 0,
+      error: c.reason,
+      startedAt: c.now,
+      durationMs: 0,
+      node: c.node,
+      operator: c.operator,
+    });
+    const left = await trx<BranchRow>(BR).where({ gid: c.gid, phase_two: 'PENDING' }).first('branch_id');
+    if (!left) return { found: true, resolved: true, txn: await this.finish(trx, txn, c.now) };
+    await trx<TransactionRow>(TX).where({ gid: c.gid }).update({ updated_at: c.now });
+    return { found: true, resolved: true, txn: { ...txn, updatedAt: c.now } };
   }
 
   private async claim(trx: Knex.Transaction, c: ClaimCommand): Promise<ClaimResult> {
@@ -310,12 +370,12 @@ export class SqlTransactionStore implements TransactionStore {
   private async expedite(trx: Knex.Transaction, c: ExpediteCommand): Promise<ExpediteResult> {
     const txn = await this.lockTransaction(trx, c.gid);
     if (!txn) return { txn: null };
-    if (txn.status === 'CONFIRMING' || txn.status === 'CANCELLING') {
-      await trx<BranchRow>(BR).where({ gid: c.gid, phase_two: 'PENDING' }).update({ next_retry_at: c.now, updated_at: c.now });
-      await trx<TransactionRow>(TX).where({ gid: c.gid }).update({ due_at: c.now, owner: null, updated_at: c.now });
-      return { txn: { ...txn, dueAt: c.now, owner: null, updatedAt: c.now } };
-    }
-    return { txn };
+    if (txn.status !== 'CONFIRMING' && txn.status !== 'CANCELLING') return { txn };
+    await trx<BranchRow>(BR).where({ gid: c.gid, phase_two: 'PENDING' }).update({ next_retry_at: c.now, updated_at: c.now });
+    const claimHeld = txn.owner !== null && txn.dueAt !== null && txn.dueAt > c.now;
+    if (claimHeld) return { txn };
+    await trx<TransactionRow>(TX).where({ gid: c.gid }).update({ due_at: c.now, owner: null, updated_at: c.now });
+    return { txn: { ...txn, dueAt: c.now, owner: null, updatedAt: c.now } };
   }
 
   async getTransaction(gid: string): Promise<TransactionRecord | null> {
@@ -348,14 +408,32 @@ export class SqlTransactionStore implements TransactionStore {
     return rows.map(toTransaction);
   }
 
-  async findDue(now: number, limit: number): Promise<DueTransaction[]> {
-    const rows = await this.knex<TransactionRow>(TX)
+  async findDue(now: number, limit: number, statuses?: readonly TransactionStatus[]): Promise<DueTransaction[]> {
+    const q = this.knex<TransactionRow>(TX)
       .select('gid', 'status', 'due_at')
       .whereNotNull('due_at')
       .where('due_at', '<=', now)
       .orderBy('due_at')
       .limit(limit);
+    if (statuses) q.whereIn('status', statuses);
+    const rows = await q;
     return rows.map((r) => ({ gid: r.gid, status: r.status, dueAt: Number(r.due_at) }));
+  }
+
+  async purgeFinished(before: number, limit: number): Promise<number> {
+    const rows = await this.knex<TransactionRow>(TX)
+      .select('gid')
+      .whereIn('status', ['CONFIRMED', 'CANCELLED'])
+      .where('updated_at', '<', before)
+      .limit(limit);
+    if (rows.length === 0) return 0;
+    const gids = rows.map((r) => r.gid);
+    return this.knex.transaction(async (trx) => {
+      // Children first, then the transaction rows, re-checked: nothing that is not finished goes.
+      await trx(LOGS).whereIn('gid', gids).delete();
+      await trx(BR).whereIn('gid', gids).delete();
+      return Number(await trx<TransactionRow>(TX).whereIn('gid', gids).whereIn('status', ['CONFIRMED', 'CANCELLED']).delete());
+    });
   }
 
   async ping(): Promise<void> {

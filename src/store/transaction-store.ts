@@ -67,6 +67,8 @@ export interface DecideCommand {
   now: number;
   node: string;
   leaseUntil: number;
+  /** Who asked, when an operator did (Admin.Abort); recorded on the decision's log row. */
+  operator?: string;
 }
 export type DecideResult =
   | { found: false }
@@ -74,25 +76,50 @@ export type DecideResult =
 
 export interface PhaseTwoCallResult {
   branchId: string;
+  /** False when the call was not made this round (the participant's concurrency limit was full); no attempt is counted. */
+  attempted: boolean;
   ok: boolean;
   error: string;
   /** When to call again if not ok. */
   nextRetryAt: number;
 }
 
+/** When a decided transaction counts as stuck (see Config.stuckAfterAttempts / stuckAfterMs). */
+export interface StuckThresholds {
+  /** A pending branch with at least this many phase-two attempts. */
+  attempts: number;
+  /** Decided at least this long ago and still not finished, ms; 0 = no age limit. */
+  ageMs: number;
+}
+
 /**
  * Records one round of phase-two calls: done branches, retry times of the
  * others, the log rows; finishes the transaction (CONFIRMED/CANCELLED) when
- * no branch is left pending, else releases the claim until the earliest retry.
+ * no branch is left pending. Otherwise flags it stuck past the thresholds and,
+ * when `node` still holds the claim, releases it until the earliest retry; a
+ * claim taken over by another worker meanwhile is left to that worker.
  */
 export interface PhaseTwoCommand {
   kind: 'phaseTwo';
   gid: string;
   now: number;
+  node: string;
   results: readonly PhaseTwoCallResult[];
   logs: readonly PhaseLogRecord[];
+  stuck: StuckThresholds;
 }
-export type PhaseTwoResult = { txn: TransactionRecord | null };
+/** The pending branch that made a transaction stuck (most attempts), for the alert. */
+export interface StuckBranch {
+  branchId: string;
+  participant: string;
+  attempts: number;
+  lastError: string;
+}
+export type PhaseTwoResult = {
+  txn: TransactionRecord | null;
+  /** Set when this round flagged the transaction stuck (it was not before). */
+  becameStuck?: StuckBranch;
+};
 
 /**
  * Takes the right to work a due transaction: compare-and-set on due_at, which
@@ -108,7 +135,32 @@ export interface ClaimCommand {
 }
 export type ClaimResult = { claimed: boolean };
 
-/** Makes a decided transaction's pending branches due now (operator replay). */
+/**
+ * An operator marks one pending branch done by hand (RESOLVED), with a reason,
+ * recorded in tcc_logs; the transaction finishes when nothing is left pending.
+ */
+export interface ResolveCommand {
+  kind: 'resolve';
+  gid: string;
+  branchId: string;
+  reason: string;
+  operator: string;
+  now: number;
+  node: string;
+}
+export type ResolveResult =
+  | { found: false }
+  | { found: true; resolved: true; txn: TransactionRecord }
+  /** Already done, skipped or resolved: nothing changed. */
+  | { found: true; resolved: false; why: 'already_done'; txn: TransactionRecord }
+  | { found: true; resolved: false; why: 'no_branch' | 'not_in_phase_two'; txn: TransactionRecord };
+
+/**
+ * Makes a decided transaction's pending branches due now (operator replay).
+ * When another worker holds a live claim, only the branches' retry times
+ * move: its release makes the transaction due at once, and the claim is never
+ * taken from under a worker that is running a round.
+ */
 export interface ExpediteCommand {
   kind: 'expedite';
   gid: string;
@@ -123,7 +175,8 @@ export type StoreCommand =
   | DecideCommand
   | PhaseTwoCommand
   | ClaimCommand
-  | ExpediteCommand;
+  | ExpediteCommand
+  | ResolveCommand;
 
 interface ResultByKind {
   create: CreateResult;
@@ -133,6 +186,7 @@ interface ResultByKind {
   phaseTwo: PhaseTwoResult;
   claim: ClaimResult;
   expedite: ExpediteResult;
+  resolve: ResolveResult;
 }
 export type ResultOf<C extends StoreCommand> = ResultByKind[C['kind']];
 export type ResultsOf<T extends readonly StoreCommand[]> = { [K in keyof T]: T[K] extends StoreCommand ? ResultOf<T[K]> : never };
@@ -168,8 +222,14 @@ export interface TransactionStore {
   getBranches(gid: string): Promise<BranchRecord[]>;
   getLogs(gid: string): Promise<PhaseLogRecord[]>;
   listTransactions(filter: ListFilter): Promise<TransactionRecord[]>;
-  /** Transactions whose due_at has passed (deadline or retry), earliest first. */
-  findDue(now: number, limit: number): Promise<DueTransaction[]>;
+  /** Transactions whose due_at has passed (deadline or retry), earliest first; only `statuses` when given. */
+  findDue(now: number, limit: number, statuses?: readonly TransactionStatus[]): Promise<DueTransaction[]>;
+  /**
+   * Deletes up to `limit` finished (CONFIRMED/CANCELLED) transactions last
+   * updated before `before`, with their branches and log rows, in one local
+   * transaction; answers how many transactions it deleted.
+   */
+  purgeFinished(before: number, limit: number): Promise<number>;
   /** Answers when the database does. */
   ping(): Promise<void>;
   close(): Promise<void>;

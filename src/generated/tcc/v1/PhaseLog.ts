@@ -13,6 +13,7 @@ export interface PhaseLog {
   'duration_ms'?: (number);
   'node'?: (string);
   'id'?: (number | string | Long);
+  'operator'?: (string);
 }
 
 export interface PhaseLog__Output {
@@ -26,4 +27,5 @@ export interface PhaseLog__Output {
   'duration_ms': (number);
   'node': (string);
   'id': (string);
+  'operator': (string);
 }

@@ -6,6 +6,7 @@ export const PhaseTwoState = {
   PHASE_TWO_PENDING: 'PHASE_TWO_PENDING',
   PHASE_TWO_DONE: 'PHASE_TWO_DONE',
   PHASE_TWO_SKIPPED: 'PHASE_TWO_SKIPPED',
+  PHASE_TWO_RESOLVED: 'PHASE_TWO_RESOLVED',
 } as const;
 
 export type PhaseTwoState =
@@ -19,5 +20,7 @@ export type PhaseTwoState =
   | 3
   | 'PHASE_TWO_SKIPPED'
   | 4
+  | 'PHASE_TWO_RESOLVED'
+  | 5
 
 export type PhaseTwoState__Output = typeof PhaseTwoState[keyof typeof PhaseTwoState]

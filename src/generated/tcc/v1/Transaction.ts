@@ -18,6 +18,8 @@ export interface Transaction {
   'stuck'?: (boolean);
   'branches'?: (_tcc_v1_Branch)[];
   'logs'?: (_tcc_v1_PhaseLog)[];
+  'decided_unix_ms'?: (number | string | Long);
+  'owner'?: (string);
 }
 
 export interface Transaction__Output {
@@ -33,4 +35,6 @@ export interface Transaction__Output {
   'stuck': (boolean);
   'branches': (_tcc_v1_Branch__Output)[];
   'logs': (_tcc_v1_PhaseLog__Output)[];
+  'decided_unix_ms': (string);
+  'owner': (string);
 }
