@@ -56,6 +56,11 @@ export interface TestParticipant {
   readonly port: number;
   /** Every call received, oldest first (kept across restarts). */
   readonly calls: readonly RecordedCall[];
+  /** Calls being answered right now (in their delay), per phase; hanging calls are not counted. */
+  inFlight(phase: Phase): number;
+  /** Most calls of `phase` handled at once since the last {@link resetMaxInFlight}. */
+  maxInFlight(phase: Phase): number;
+  resetMaxInFlight(): void;
   callsFor(phase: Phase, gid?: string): RecordedCall[];
   setBehavior(phase: Phase, behavior: Behavior, options?: BehaviorOptions): void;
   /** Every phase back to 'ok' without delay, per-action behaviours removed. Calls are kept. */
@@ -111,6 +116,21 @@ class TestParticipantImpl implements TestParticipant {
   private readonly defaults = new Map<Phase, BehaviorEntry>();
   private readonly perAction = new Map<string, BehaviorEntry>();
   private waiters = new Set<() => void>();
+  private readonly active = new Map<Phase, number>();
+  private readonly peak = new Map<Phase, number>();
+
+  inFlight(phase: Phase): number {
+    return this.active.get(phase) ?? 0;
+  }
+
+  maxInFlight(phase: Phase): number {
+    return this.peak.get(phase) ?? 0;
+  }
+
+  resetMaxInFlight(): void {
+    this.peak.clear();
+    for (const [phase, n] of this.active) this.peak.set(phase, n);
+  }
 
   get target(): string {
     return `127.0.0.1:${this.port}`;
@@ -248,7 +268,14 @@ class TestParticipantImpl implements TestParticipant {
 
     const { behavior, delayMs } = this.behaviorFor(phase, req.action);
     if (behavior === 'hang') return; // never answer: the caller's deadline fires
-    if (delayMs > 0) await sleep(delayMs);
+    const n = (this.active.get(phase) ?? 0) + 1;
+    this.active.set(phase, n);
+    this.peak.set(phase, Math.max(n, this.peak.get(phase) ?? 0));
+    try {
+      if (delayMs > 0) await sleep(delayMs);
+    } finally {
+      this.active.set(phase, (this.active.get(phase) ?? 1) - 1);
+    }
     switch (behavior) {
       case 'ok':
         callback(null, { result: Buffer.from(`${phase}-ok:${req.branch_id}`) });
