@@ -91,6 +91,26 @@ export interface ResolveInput {
 
 type DecisionCause = 'client' | 'deadline' | 'operator';
 
+/** A decision to write, and on whose behalf. */
+interface DecisionRequest {
+  decision: 'commit' | 'rollback';
+  reason: string;
+  cause: DecisionCause;
+  /** Who asked, for operator decisions. */
+  operator?: string;
+}
+
+const CLIENT_COMMIT: DecisionRequest = { decision: 'commit', reason: '', cause: 'client' };
+const CLIENT_ROLLBACK: DecisionRequest = { decision: 'rollback', reason: 'rolled back by the client', cause: 'client' };
+const DEADLINE_ROLLBACK: DecisionRequest = { decision: 'rollback', reason: TIMEOUT_REASON, cause: 'deadline' };
+
+/**
+ * Most recovery rounds one process runs at once. A sweep stops claiming past
+ * it, so a participant that hangs cannot make one process claim (and hold in
+ * memory) every due transaction of the cluster; other replicas take the rest.
+ */
+const MAX_RECOVERY_ROUNDS = 512;
+
 export interface BranchInput {
   branchId?: string;
   participant: string;
@@ -144,6 +164,8 @@ export class TransactionEngine {
   private readonly executor: PhaseExecutor;
   private readonly recovery: RecoveryLoop;
   private readonly waiters = new Map<string, Set<() => void>>();
+  /** Recovery rounds started by sweeps and still running. */
+  private readonly rounds = new Set<Promise<void>>();
   /**
    * Claims last as long as a phase-two round can: a recovery call starts
    * within one branch timeout of the claim and ends within another, plus
@@ -198,7 +220,7 @@ export class TransactionEngine {
   /** Stops recovery and waits for phase-two rounds in progress and alerts being posted; closes participant channels. */
   async stop(): Promise<void> {
     await this.recovery.stop();
-    await Promise.allSettled(this.executor.inFlight());
+    await Promise.allSettled([...this.rounds, ...this.executor.inFlight()]);
     await this.stuckReporter.drain();
     await this.lease.releaseAll();
     this.caller.close();
@@ -228,7 +250,7 @@ export class TransactionEngine {
         case 'not_found':
           throw new TransactionNotFoundError(gid);
         case 'expired':
-          await this.decideAndFinish(gid, 'rollback', TIMEOUT_REASON, {}, 'deadline');
+          await this.decideAndFinish(gid, DEADLINE_ROLLBACK, {});
           throw new TransactionNotTryingError(gid, reg.txn.status, true);
         case 'not_trying':
           throw new TransactionNotTryingError(gid, reg.txn.status, false);
@@ -251,7 +273,7 @@ export class TransactionEngine {
 
   async commit(gidInput: string, opts: FinishOptions = {}): Promise<TransactionView> {
     const gid = validateId('gid', gidInput);
-    const res = await this.decideAndFinish(gid, 'commit', '', opts, 'client');
+    const res = await this.decideAndFinish(gid, CLIENT_COMMIT, opts);
     const { txn } = res;
     if (txn.status === 'CANCELLING' || txn.status === 'CANCELLED') {
       throw new TransactionRolledBackError(gid, txn.reason || 'rolled back', txn.status);
@@ -261,7 +283,7 @@ export class TransactionEngine {
 
   async rollback(gidInput: string, opts: FinishOptions = {}): Promise<TransactionView> {
     const gid = validateId('gid', gidInput);
-    const res = await this.decideAndFinish(gid, 'rollback', 'rolled back by the client', opts, 'client');
+    const res = await this.decideAndFinish(gid, CLIENT_ROLLBACK, opts);
     if (res.txn.status === 'CONFIRMING' || res.txn.status === 'CONFIRMED') {
       throw new TransactionCommittedError(gid, res.txn.status);
     }
@@ -275,7 +297,7 @@ export class TransactionEngine {
     const why = input.reason ? validateOperatorText('reason', input.reason, 512) : '';
     const reason = `aborted by operator${operator ? ` ${operator}` : ''}${why ? `: ${why}` : ''}`;
     const opts: FinishOptions = { wait: input.wait, waitUntil: input.waitUntil };
-    const res = await this.decideAndFinish(gid, 'rollback', reason, opts, 'operator', operator);
+    const res = await this.decideAndFinish(gid, { decision: 'rollback', reason, cause: 'operator', operator }, opts);
     if (res.txn.status === 'CONFIRMING' || res.txn.status === 'CONFIRMED') {
       throw new TransactionCommittedError(gid, res.txn.status);
     }
@@ -377,7 +399,11 @@ export class TransactionEngine {
     const [{ txn }] = await this.committer.submit([{ kind: 'expedite', gid, now }] as const);
     if (!txn) throw new TransactionNotFoundError(gid);
     // Claimed and worked here unless another worker holds the claim (its round picks up the new retry times).
-    if (txn.dueAt !== null && txn.dueAt <= now) await this.workDue({ gid, status: txn.status, dueAt: txn.dueAt });
+    if (txn.dueAt !== null && txn.dueAt <= now) {
+      const due = { gid, status: txn.status, dueAt: txn.dueAt };
+      const claimedAt = await this.claim(due);
+      if (claimedAt !== undefined) await this.work(due, claimedAt);
+    }
     return this.get(gid);
   }
 
@@ -466,10 +492,10 @@ export class TransactionEngine {
       case 'conflict':
         throw new BranchConflictError(gid, reg.branchId);
       case 'expired':
-        return this.answerExecute(gid, await this.decideAndFinish(gid, 'rollback', TIMEOUT_REASON, finish, 'deadline'), finish);
+        return this.answerExecute(gid, await this.decideAndFinish(gid, DEADLINE_ROLLBACK, finish), finish);
       case 'not_trying':
         // A retried Execute of a transaction decided before: the same answer again.
-        return this.answerExecute(gid, await this.decideAndFinish(gid, 'commit', '', finish, 'client'), finish);
+        return this.answerExecute(gid, await this.decideAndFinish(gid, CLIENT_COMMIT, finish), finish);
     }
     throw new Error('unreachable');
   }
@@ -482,22 +508,22 @@ export class TransactionEngine {
   }
 
   /** Writes the decision (compare-and-set from TRYING), then starts phase two. */
-  private async decideAndFinish(
-    gid: string,
-    decision: 'commit' | 'rollback',
-    reason: string,
-    opts: FinishOptions,
-    cause: DecisionCause,
-    operator?: string,
-  ): Promise<{ txn: TransactionRecord; branches: BranchRecord[] }> {
+  private async decideAndFinish(gid: string, d: DecisionRequest, opts: FinishOptions): Promise<{ txn: TransactionRecord; branches: BranchRecord[] }> {
     const now = this.clock.now();
     const [res] = await this.committer.submit([
-      { kind: 'decide', gid, decision, reason, now, node: this.node, leaseUntil: now + this.leaseMs, operator },
+      { kind: 'decide', gid, decision: d.decision, reason: d.reason, now, node: this.node, leaseUntil: now + this.leaseMs, operator: d.operator },
     ] as const);
-    return this.startPhaseTwo(gid, res, opts, cause);
+    // A deadline rollback is recovery work: its Cancels share the per-target limit, within the decision's claim.
+    return this.startPhaseTwo(gid, res, opts, d.cause, d.cause === 'deadline' ? { claimedAt: now } : undefined);
   }
 
-  private startPhaseTwo(gid: string, res: DecideResult, opts: FinishOptions, cause: DecisionCause): { txn: TransactionRecord; branches: BranchRecord[] } {
+  private startPhaseTwo(
+    gid: string,
+    res: DecideResult,
+    opts: FinishOptions,
+    cause: DecisionCause,
+    recovery?: { claimedAt: number },
+  ): { txn: TransactionRecord; branches: BranchRecord[] } {
     if (!res.found) throw new TransactionNotFoundError(gid);
     if (res.decided) {
       const decision = res.txn.status === 'CONFIRMING' || res.txn.status === 'CONFIRMED' ? 'commit' : 'rollback';
@@ -508,7 +534,7 @@ export class TransactionEngine {
       if (isFinal(res.txn.status)) this.metrics.finished.inc({ status: res.txn.status });
       else {
         // Not awaited: callers without `wait` get their answer as soon as the decision is durable.
-        this.executor.run(res.txn, res.branches, { traceparent: opts.traceparent }).catch((err: unknown) => {
+        this.executor.run(res.txn, res.branches, { traceparent: opts.traceparent, recovery }).catch((err: unknown) => {
           this.log.error({ gid, err: describe(err) }, 'phase two failed; recovery will retry');
           this.recovery.wakeAt(res.txn.dueAt ?? Date.now() + this.limits.sweepIntervalMs);
         });
@@ -555,18 +581,26 @@ export class TransactionEngine {
   /**
    * One recovery sweep: claims due transactions (compare-and-set on due_at,
    * so one replica works each), rolls back TRYING ones past their deadline and
-   * runs a phase-two round for decided ones. With a singleton lease (Redis),
-   * only its holder scans for expired TRYING transactions; every replica
-   * retries phase two, each claim won by one of them.
+   * starts a phase-two round for decided ones. Claims are awaited (so the next
+   * page does not find them again), rounds are not: one slow participant must
+   * not hold up the deadline rollbacks of the next sweep. With a singleton
+   * lease (Redis), only its holder scans for expired TRYING transactions;
+   * every replica retries phase two, each claim won by one of them.
    */
   private async sweep(): Promise<void> {
     try {
       const deadlines = await this.lease.hold('deadline-sweep', 3 * this.limits.sweepIntervalMs + 5_000);
       const statuses = deadlines ? undefined : (['CONFIRMING', 'CANCELLING'] as const);
-      for (;;) {
-        const due = await this.store.findDue(this.clock.now(), 100, statuses);
+      while (this.rounds.size < MAX_RECOVERY_ROUNDS) {
+        const due = await this.store.findDue(this.clock.now(), Math.min(100, MAX_RECOVERY_ROUNDS - this.rounds.size), statuses);
         if (due.length === 0) break;
-        await Promise.all(due.map((d) => this.workDue(d)));
+        const claims = await Promise.all(due.map((d) => this.claim(d)));
+        due.forEach((d, i) => {
+          const claimedAt = claims[i];
+          if (claimedAt === undefined) return;
+          const p = this.work(d, claimedAt).finally(() => this.rounds.delete(p));
+          this.rounds.add(p);
+        });
         if (due.length < 100) break;
       }
       this.metrics.sweeps.inc({ result: 'ok' });
@@ -576,20 +610,29 @@ export class TransactionEngine {
     }
   }
 
-  /** Claims one due transaction (skipped when another worker claimed it first) and works it. */
-  private async workDue(d: DueTransaction): Promise<void> {
+  /** Claims one due transaction; answers the claim time, or undefined when another worker claimed it first. */
+  private async claim(d: DueTransaction): Promise<number | undefined> {
     const now = this.clock.now();
     try {
       const [{ claimed }] = await this.committer.submit([
         { kind: 'claim', gid: d.gid, expectDueAt: d.dueAt, owner: this.node, leaseUntil: now + this.leaseMs, now },
       ] as const);
-      if (!claimed) return;
+      return claimed ? now : undefined;
+    } catch (err) {
+      this.log.error({ gid: d.gid, err: describe(err) }, 'claiming a due transaction failed; will retry');
+      return undefined;
+    }
+  }
+
+  /** Works a claimed transaction: the deadline rollback of a TRYING one, a phase-two round of a decided one. Never rejects. */
+  private async work(d: DueTransaction, claimedAt: number): Promise<void> {
+    try {
       if (d.status === 'TRYING') {
-        await this.decideAndFinish(d.gid, 'rollback', TIMEOUT_REASON, {}, 'deadline');
+        await this.decideAndFinish(d.gid, DEADLINE_ROLLBACK, {});
         return;
       }
       const txn = await this.store.getTransaction(d.gid);
-      if (txn && !isFinal(txn.status)) await this.executor.run(txn, undefined, { recovery: { claimedAt: now } });
+      if (txn && !isFinal(txn.status)) await this.executor.run(txn, undefined, { recovery: { claimedAt } });
     } catch (err) {
       this.log.error({ gid: d.gid, err: describe(err) }, 'recovery of transaction failed; will retry');
     }
