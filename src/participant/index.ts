@@ -21,3 +21,12 @@ export {
   PARTICIPANT_HEALTH_SERVICES,
   type ParticipantServerOptions,
 } from './participant-server';
+export { SqlBarrier, type SqlBarrierOptions, type SqlBarrierRetry } from './sql-barrier';
+export {
+  BARRIER_MIGRATION_NAME,
+  barrierTableDdl,
+  DEFAULT_BARRIER_TABLE,
+  migrateBarrierSchema,
+  type BarrierSchemaOptions,
+  type BarrierSqlDialect,
+} from './barrier-schema';
