@@ -2,7 +2,7 @@
  * SqlBarrier on both backends (a SQLite temp file, a fresh MariaDB database):
  * each rule on its own, every call sequence of one branch up to length 5
  * against the reference model (test/helpers/barrier-model.ts), Try/Cancel
- * races, rollback of a failed business function, the schema.
+ * races, rollback of a failed business function, the schema, retention.
  *
  * The business side is one table, `biz_changes`: one row per business change
  * applied, so the model's applied counts are a GROUP BY away.
@@ -19,6 +19,7 @@ import {
   createBranchCall,
   migrateBarrierSchema,
   ParticipantServer,
+  pruneSqlBarriers,
   SqlBarrier,
   TryRefusedError,
   TrySuspendedError,
@@ -31,6 +32,7 @@ import { forEachBackend, sleep, type Backend } from './helpers/backends';
 import { allSequences, expectedOutcome, type AppliedCounts, type BarrierAnswer, type BarrierOp } from './helpers/barrier-model';
 
 const BIZ = 'biz_changes';
+const DAY = 24 * 60 * 60 * 1000;
 
 /**
  * The participant's own knex, as an application would configure it: on
@@ -587,6 +589,69 @@ forEachBackend((backend) => {
         expect((await call(b, 'try', 'DDL-1', 'b1')).detail, 'ids compare byte for byte').to.equal('applied');
         expect(barrierTableDdl('mysql')[0]).to.contain('PRIMARY KEY (gid, branch_id, slot)');
         expect(() => barrierTableDdl('sqlite', 'bad name; drop table x')).to.throw(TypeError);
+      });
+    });
+
+    describe('retention', () => {
+      it('deletes the rows of finished branches older than the age, in batches, and keeps unfinished and recent ones', async () => {
+        const table = 'ret_barriers';
+        await migrateBarrierSchema(knex, { tableName: table });
+        const now = Date.now();
+        let clock = now - 8 * DAY;
+        const b = new SqlBarrier(knex, { tableName: table, now: () => clock });
+        // 25 finished long ago: confirmed, cancelled after Try, empty rollbacks.
+        for (let i = 0; i < 25; i++) {
+          const kind = i % 3;
+          if (kind !== 2) await call(b, 'try', 'ret-old', `f${i}`);
+          await call(b, kind === 0 ? 'confirm' : 'cancel', 'ret-old', `f${i}`);
+        }
+        // 5 tried long ago and never finished, 5 finished recently.
+        for (let i = 0; i < 5; i++) await call(b, 'try', 'ret-old', `u${i}`);
+        clock = now - 60 * 60 * 1000;
+        for (let i = 0; i < 5; i++) {
+          await call(b, 'try', 'ret-new', `n${i}`);
+          await call(b, 'confirm', 'ret-new', `n${i}`);
+        }
+        const total = async () => Number((await knex(table).count<{ n: number | string }[]>({ n: '*' }))[0].n);
+        expect(await total()).to.equal(25 * 2 + 5 + 10);
+
+        const batches: number[] = [];
+        const deleted = await pruneSqlBarriers(knex, {
+          tableName: table,
+          olderThanMs: 7 * DAY,
+          batchSize: 10,
+          pauseMs: 5,
+          now,
+          onBatch: (n) => batches.push(n),
+        });
+        expect(deleted).to.equal(50);
+        expect(batches, 'rows per batch of 10 branches').to.deep.equal([20, 20, 10]);
+        expect(await total()).to.equal(5 + 10);
+        for (let i = 0; i < 5; i++) expect(await barrierRows(`ret-old`, `u${i}`, table)).to.deep.equal(['try:try']);
+        for (let i = 0; i < 5; i++) expect(await barrierRows(`ret-new`, `n${i}`, table)).to.have.length(2);
+        expect(await pruneSqlBarriers(knex, { tableName: table, olderThanMs: 7 * DAY, now })).to.equal(0);
+
+        // A late Cancel of an unfinished branch still finds its Try.
+        clock = now;
+        expect(await call(b, 'cancel', 'ret-old', 'u0')).to.deep.equal({ answer: 'ok', detail: 'applied' });
+        expect(await applied('ret-old', 'u0')).to.deep.equal({ try: 1, confirm: 0, cancel: 1 });
+      });
+
+      it('stops after maxBatches and refuses a non-positive age or batch size', async () => {
+        const table = 'ret2_barriers';
+        await migrateBarrierSchema(knex, { tableName: table });
+        const b = new SqlBarrier(knex, { tableName: table, now: () => Date.now() - 30 * DAY });
+        for (let i = 0; i < 6; i++) await call(b, 'cancel', 'ret2', `c${i}`);
+        expect(await pruneSqlBarriers(knex, { tableName: table, batchSize: 2, maxBatches: 2, pauseMs: 0 })).to.equal(8);
+        expect(await pruneSqlBarriers(knex, { tableName: table, batchSize: 2, pauseMs: 0 })).to.equal(4);
+        await pruneSqlBarriers(knex, { tableName: table, olderThanMs: 0 }).then(
+          () => expect.fail('olderThanMs 0 accepted'),
+          (e: Error) => expect(e).to.be.instanceOf(RangeError),
+        );
+        await pruneSqlBarriers(knex, { tableName: table, batchSize: 0 }).then(
+          () => expect.fail('batchSize 0 accepted'),
+          (e: Error) => expect(e).to.be.instanceOf(RangeError),
+        );
       });
     });
   });

@@ -30,3 +30,4 @@ export {
   type BarrierSchemaOptions,
   type BarrierSqlDialect,
 } from './barrier-schema';
+export { pruneSqlBarriers, type PruneSqlBarriersOptions } from './sql-barrier-retention';
