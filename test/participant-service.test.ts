@@ -470,6 +470,18 @@ describe('participant server lifecycle', function () {
     }
   });
 
+  it('shuts down a server that never listened, once, and listens no more', async () => {
+    const server = new ParticipantServer({ barrier: noBarrier, actions: {}, logger: silent });
+    const first = server.shutdown(1_000);
+    expect(server.shutdown(5)).to.equal(first);
+    await first;
+    await server.listen('127.0.0.1:0').then(
+      () => expect.fail('listen after shutdown resolved'),
+      (err: Error) => expect(err.message).to.equal('participant server is shut down'),
+    );
+    expect(server.address).to.equal(undefined);
+  });
+
   it('refuses a service without a barrier or with an incomplete action', () => {
     expect(() => createParticipantHandlers({ actions: {} } as never)).to.throw(TypeError, /barrier is required/);
     expect(() =>

@@ -637,7 +637,7 @@ forEachBackend((backend) => {
         expect(await applied('ret-old', 'u0')).to.deep.equal({ try: 1, confirm: 0, cancel: 1 });
       });
 
-      it('stops after maxBatches and refuses a non-positive age or batch size', async () => {
+      it('stops after maxBatches and refuses a non-positive age and a batch size out of 1 … 10 000', async () => {
         const table = 'ret2_barriers';
         await migrateBarrierSchema(knex, { tableName: table });
         const b = new SqlBarrier(knex, { tableName: table, now: () => Date.now() - 30 * DAY });
@@ -648,10 +648,12 @@ forEachBackend((backend) => {
           () => expect.fail('olderThanMs 0 accepted'),
           (e: Error) => expect(e).to.be.instanceOf(RangeError),
         );
-        await pruneSqlBarriers(knex, { tableName: table, batchSize: 0 }).then(
-          () => expect.fail('batchSize 0 accepted'),
-          (e: Error) => expect(e).to.be.instanceOf(RangeError),
-        );
+        for (const batchSize of [0, 10_001]) {
+          await pruneSqlBarriers(knex, { tableName: table, batchSize }).then(
+            () => expect.fail(`batchSize ${batchSize} accepted`),
+            (e: Error) => expect(e).to.be.instanceOf(RangeError),
+          );
+        }
       });
     });
   });

@@ -21,7 +21,11 @@ export interface ActionHandlers<Tx> {
   try(tx: Tx, call: BranchCall): Promise<TryResultValue>;
   /** Makes the reservation final. */
   confirm(tx: Tx, call: BranchCall): Promise<void>;
-  /** Releases the reservation. Only called when this branch's Try ran here (the barrier answers the rest). */
+  /**
+   * Releases the reservation. With a barrier, only called when this
+   * branch's Try ran here (the barrier answers empty rollbacks itself); with
+   * `noBarrier`, also for a Try that never arrived.
+   */
   cancel(tx: Tx, call: BranchCall): Promise<void>;
 }
 

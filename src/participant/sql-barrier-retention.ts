@@ -15,7 +15,7 @@ export interface PruneSqlBarriersOptions {
   olderThanMs?: number;
   /** The barrier table. Default `tcc_barriers`. */
   tableName?: string;
-  /** Branches per DELETE (each has two rows). Default 500. */
+  /** Branches per DELETE (each has two rows), 1 … 10 000 (two bound parameters each). Default 500. */
   batchSize?: number;
   /** Pause between two batches, ms, to leave the database to live traffic. Default 100. */
   pauseMs?: number;
@@ -31,8 +31,10 @@ export interface PruneSqlBarriersOptions {
 
 const DEFAULT_OLDER_THAN_MS = 7 * 24 * 60 * 60 * 1000;
 
-function positiveInteger(name: string, value: number): number {
-  if (!Number.isInteger(value) || value <= 0) throw new RangeError(`${name} must be a positive integer, got ${value}`);
+function positiveInteger(name: string, value: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (!Number.isInteger(value) || value <= 0 || value > max) {
+    throw new RangeError(`${name} must be an integer from 1 to ${max}, got ${value}`);
+  }
   return value;
 }
 
@@ -51,7 +53,7 @@ export async function pruneSqlBarriers(knex: Knex, options: PruneSqlBarriersOpti
   const dialect = barrierDialectOf(knex);
   const table = checkBarrierTableName(options.tableName ?? DEFAULT_BARRIER_TABLE);
   const olderThanMs = positiveInteger('olderThanMs', options.olderThanMs ?? DEFAULT_OLDER_THAN_MS);
-  const batchSize = positiveInteger('batchSize', options.batchSize ?? 500);
+  const batchSize = positiveInteger('batchSize', options.batchSize ?? 500, 10_000);
   const pauseMs = Math.max(0, options.pauseMs ?? 100);
   const maxBatches = options.maxBatches ?? Infinity;
   const cutoff = (options.now ?? Date.now()) - olderThanMs;

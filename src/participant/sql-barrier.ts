@@ -60,7 +60,9 @@ function errno(err: unknown): number | undefined {
  * and the business change commit together or not at all, so a business
  * function that throws leaves no record and a retry runs it again. The
  * business function gets that knex transaction and must do all its work
- * through it.
+ * through it: work done through `knex` itself is not undone with the rest,
+ * and with a pool of one connection (SQLite) it waits for that connection
+ * forever.
  *
  * Decisions come from INSERTING first and reading the unique-key conflict,
  * never from SELECT … FOR UPDATE (gap locks, deadlocks under REPEATABLE
@@ -131,7 +133,7 @@ export class SqlBarrier implements Barrier<Knex.Transaction> {
         const pause = attempt * this.retryDelayMs * (0.5 + Math.random());
         const retryable = this.dialect === 'mysql' && MYSQL_RETRYABLE_ERRNOS.has(errno(err) ?? 0);
         // No retry the caller could not wait for: past its deadline the answer is dropped anyway.
-        if (!retryable || attempt >= this.maxAttempts || this.now() + pause >= call.deadline) throw err;
+        if (!retryable || attempt >= this.maxAttempts || Date.now() + pause >= call.deadline) throw err;
         this.onRetry?.({
           gid: call.gid,
           branchId: call.branchId,
@@ -182,6 +184,11 @@ export class SqlBarrier implements Barrier<Knex.Transaction> {
         }
         if (tryNeverRan) return { outcome: 'empty-rollback' };
         return { outcome: 'applied', value: await business(tx) };
+      }
+      default: {
+        // Only reachable from untyped callers; throwing rolls back instead of committing nothing.
+        const phase: never = call.phase;
+        throw new Error(`unknown branch phase ${String(phase)}`);
       }
     }
   }
