@@ -74,3 +74,19 @@ export class InvalidPayloadError extends ParticipantError {
     super(`payload of action ${action}: ${problem}`, options);
   }
 }
+
+/**
+ * The call names an action this participant has no handlers for. Answered
+ * FAILED_PRECONDITION to a Try (a definite "no": nothing was reserved) and
+ * UNIMPLEMENTED to a Confirm or Cancel, which the coordinator keeps retrying:
+ * an action removed while branches were still pending must never be answered
+ * OK, or their reservations would be silently dropped.
+ */
+export class UnknownActionError extends ParticipantError {
+  constructor(
+    readonly action: string,
+    readonly phase: BranchPhase,
+  ) {
+    super(`no handlers for action "${action}" (${phase})`);
+  }
+}

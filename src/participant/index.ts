@@ -1,0 +1,33 @@
+/**
+ * Participant SDK: serve tcc.v1.Participant from plain handlers per action,
+ * with a barrier (idempotency, empty rollback, anti-suspension) around each.
+ */
+export { createBranchCall, type BranchCall, type BranchPhase } from './branch-call';
+export { noBarrier, type Barrier, type BarrierResult } from './barrier';
+export {
+  BarrierViolationError,
+  InvalidPayloadError,
+  ParticipantError,
+  TryRefusedError,
+  TrySuspendedError,
+  UnknownActionError,
+} from './errors';
+export { createParticipantHandlers, type ActionHandlers, type ParticipantServiceOptions } from './participant-service';
+export { INTERNAL_ERROR_DETAILS } from './participant-status';
+export { encodeTryResult, type TryResultValue } from './try-result';
+export {
+  createParticipantServer,
+  ParticipantServer,
+  PARTICIPANT_HEALTH_SERVICES,
+  type ParticipantServerOptions,
+} from './participant-server';
+export { SqlBarrier, type SqlBarrierOptions, type SqlBarrierRetry } from './sql-barrier';
+export {
+  BARRIER_MIGRATION_NAME,
+  barrierTableDdl,
+  DEFAULT_BARRIER_TABLE,
+  migrateBarrierSchema,
+  type BarrierSchemaOptions,
+  type BarrierSqlDialect,
+} from './barrier-schema';
+export { pruneSqlBarriers, type PruneSqlBarriersOptions } from './sql-barrier-retention';

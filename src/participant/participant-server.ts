@@ -1,0 +1,121 @@
+import * as grpc from '@grpc/grpc-js';
+import { HealthImplementation } from 'grpc-health-check';
+import { loadTccProto } from '../protocol/tcc-proto';
+import { createParticipantHandlers, type ParticipantServiceOptions } from './participant-service';
+
+/** Options of {@link ParticipantServer}: the service's options plus the server's own. */
+export interface ParticipantServerOptions<Tx> extends ParticipantServiceOptions<Tx> {
+  /**
+   * grpc-js server options, merged over the default
+   * `{ 'grpc.max_receive_message_length': 5 MiB }`: above the coordinator's
+   * largest allowed payload (4 MiB) plus the ids, because a request the server
+   * cannot receive is answered RESOURCE_EXHAUSTED forever, and a Cancel that
+   * never gets through leaves its branch stuck.
+   */
+  serverOptions?: grpc.ServerOptions;
+  /** Default: insecure (plaintext), like the coordinator's own listener. */
+  credentials?: grpc.ServerCredentials;
+  /** Grace period of {@link ParticipantServer.shutdown} when called without one, ms. Default 10 000. */
+  shutdownGraceMs?: number;
+}
+
+/** Services reported by grpc.health.v1: '' is the whole server. */
+export const PARTICIPANT_HEALTH_SERVICES: readonly string[] = ['', 'tcc.v1.Participant'];
+
+const DEFAULT_MAX_RECEIVE_BYTES = 5 * 1024 * 1024;
+const DEFAULT_SHUTDOWN_GRACE_MS = 10_000;
+
+/**
+ * A grpc-js server with the tcc.v1.Participant service (built by
+ * createParticipantHandlers) and grpc.health.v1: SERVING once listening,
+ * NOT_SERVING from the start of shutdown.
+ *
+ * @example
+ * const server = new ParticipantServer({ barrier: new SqlBarrier(knex), actions: { debit } });
+ * const address = await server.listen('0.0.0.0:50061');
+ * process.on('SIGTERM', () => void server.shutdown());
+ */
+export class ParticipantServer<Tx = unknown> {
+  /** The underlying grpc-js server, e.g. to add reflection or another service before {@link listen}. */
+  readonly grpcServer: grpc.Server;
+  private readonly health: HealthImplementation;
+  private readonly credentials: grpc.ServerCredentials;
+  private readonly defaultGraceMs: number;
+  private bound: string | undefined;
+  private listening: Promise<string> | undefined;
+  private closing: Promise<void> | undefined;
+
+  constructor(options: ParticipantServerOptions<Tx>) {
+    // Built first: bad options throw before any resource exists.
+    const handlers = createParticipantHandlers(options);
+    this.credentials = options.credentials ?? grpc.ServerCredentials.createInsecure();
+    this.defaultGraceMs = options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS;
+    this.grpcServer = new grpc.Server({
+      'grpc.max_receive_message_length': DEFAULT_MAX_RECEIVE_BYTES,
+      ...options.serverOptions,
+    });
+    this.grpcServer.addService(loadTccProto().grpcObject.tcc.v1.Participant.service, handlers);
+    // NOT_SERVING until bound, so a probe can never see SERVING before calls can be served.
+    this.health = new HealthImplementation(
+      Object.fromEntries(PARTICIPANT_HEALTH_SERVICES.map((s) => [s, 'NOT_SERVING' as const])),
+    );
+    this.health.addToServer(this.grpcServer);
+  }
+
+  /** `host:port` actually bound (port 0 resolved), once {@link listen} has resolved. */
+  get address(): string | undefined {
+    return this.bound;
+  }
+
+  /**
+   * Binds `address` (`host:port`, port 0 picks a free port; `[::1]:0` for
+   * IPv6) and serves. Resolves with the bound `host:port`. A server listens
+   * once: a second call returns the first call's promise.
+   */
+  listen(address: string): Promise<string> {
+    if (this.closing) return Promise.reject(new Error('participant server is shut down'));
+    this.listening ??= new Promise<number>((resolve, reject) => {
+      this.grpcServer.bindAsync(address, this.credentials, (err, port) => (err ? reject(err) : resolve(port)));
+    }).then((port) => {
+      this.bound = `${address.slice(0, address.lastIndexOf(':'))}:${port}`;
+      // Shutdown may have started while binding: never turn a draining server back to SERVING.
+      if (!this.closing) this.setHealth('SERVING');
+      return this.bound;
+    });
+    return this.listening;
+  }
+
+  /**
+   * Reports NOT_SERVING, stops accepting calls, lets in-flight calls finish
+   * for up to `graceMs` (default: the `shutdownGraceMs` option, 10 000), then
+   * cuts the rest (their callers see the call fail and retry later: the
+   * barrier makes the retry safe). Idempotent: later calls return the same promise.
+   */
+  shutdown(graceMs: number = this.defaultGraceMs): Promise<void> {
+    this.closing ??= (async () => {
+      this.setHealth('NOT_SERVING');
+      // A bind in progress finishes first, so its port is closed with the rest.
+      await this.listening?.catch(() => undefined);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          this.grpcServer.forceShutdown();
+          resolve();
+        }, graceMs);
+        this.grpcServer.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    })();
+    return this.closing;
+  }
+
+  private setHealth(status: 'SERVING' | 'NOT_SERVING'): void {
+    for (const service of PARTICIPANT_HEALTH_SERVICES) this.health.setStatus(service, status);
+  }
+}
+
+/** A {@link ParticipantServer}, not yet listening. */
+export function createParticipantServer<Tx>(options: ParticipantServerOptions<Tx>): ParticipantServer<Tx> {
+  return new ParticipantServer(options);
+}
