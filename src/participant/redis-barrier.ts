@@ -73,6 +73,10 @@ function commandsOf(redis: Redis): Readonly<Record<string, ScriptCommand>> {
  * fields `try` ('try', or 'cancel' after an empty rollback) and `phase2`
  * ('confirm' | 'cancel'). It has no TTL while the branch may still get its
  * phase two, and expires `ttlMs` after phase two is written.
+ *
+ * Ids may contain ':' themselves, so gid `a:b` with branch `c` and gid `a`
+ * with branch `b:c` share a record: only ids that cannot pair up that way
+ * (e.g. the coordinator's generated gids, which have no ':') are safe.
  */
 export class RedisBarrier implements Barrier<RedisChangeSet> {
   private readonly redis: Redis;

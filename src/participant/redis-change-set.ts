@@ -75,7 +75,7 @@ export class RedisChangeSet {
     return this;
   }
 
-  /** Sets hash field `key` `field` (HSET); a number is stored in its decimal form. */
+  /** Sets hash field `key` `field` (HSET); a number is stored as `String(value)`. */
   hset(key: string, field: string, value: string | number): this {
     const state = this.open('hset');
     checkKey(key, 'hset');
