@@ -29,6 +29,9 @@ COPY --from=build /app/dist ./dist
 # The .proto files are loaded at run time (src/protocol/tcc-proto.ts resolves
 # ../../../proto from dist/src/protocol). Migrations are compiled into dist/.
 COPY --from=build /app/proto ./proto
+# Lua scripts (participant Redis barrier, singleton leases) are read at run time from the source tree.
+COPY --from=build /app/src/participant/lua ./src/participant/lua
+COPY --from=build /app/src/lease/lua ./src/lease/lua
 RUN mkdir -p /app/data && chown node:node /app/data
 VOLUME ["/app/data"]
 USER node

@@ -278,7 +278,14 @@ describe('RedisBarrier', function () {
       expect(await inventory.run(barrier, inventory.call('try', 'b2', 1, 'gA'))).to.include({ outcome: 'applied' });
       expect(await inventory.run(barrier, inventory.call('try', 'b1', 1, 'gB'))).to.include({ outcome: 'applied' });
       expect(await inventory.stock(redis)).to.deep.equal({ available: START_AVAILABLE - 3, reserved: 3 });
-      expect(barrier.keyOf('gA', 'b1')).to.equal(`${prefix}barrier:gA:b1`);
+      expect(barrier.keyOf('gA', 'b1')).to.equal(`${prefix}barrier:gA/b1`);
+    });
+
+    it("keeps ids with ':' apart: gid a:b + branch c and gid a + branch b:c are two branches", async () => {
+      expect(barrier.keyOf('a:b', 'c')).to.not.equal(barrier.keyOf('a', 'b:c'));
+      expect(await inventory.run(barrier, inventory.call('try', 'c', 1, 'a:b'))).to.include({ outcome: 'applied' });
+      expect(await inventory.run(barrier, inventory.call('try', 'b:c', 1, 'a'))).to.include({ outcome: 'applied' });
+      expect(await inventory.stock(redis)).to.deep.equal({ available: START_AVAILABLE - 2, reserved: 2 });
     });
   });
 

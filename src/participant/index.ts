@@ -31,3 +31,10 @@ export {
   type BarrierSqlDialect,
 } from './barrier-schema';
 export { pruneSqlBarriers, type PruneSqlBarriersOptions } from './sql-barrier-retention';
+export {
+  DEFAULT_REDIS_BARRIER_PREFIX,
+  DEFAULT_REDIS_BARRIER_TTL_MS,
+  RedisBarrier,
+  type RedisBarrierOptions,
+} from './redis-barrier';
+export { RedisChangeSet, type RedisChange, type RedisGuard } from './redis-change-set';

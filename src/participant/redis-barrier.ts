@@ -17,7 +17,7 @@ export interface RedisBarrierOptions {
   readonly redis: Redis;
   /**
    * Prefix of the barrier records: a branch's record is the hash
-   * `${keyPrefix}${gid}:${branchId}`. Default `tcc:barrier:`. In Redis
+   * `${keyPrefix}${gid}/${branchId}`. Default `tcc:barrier:`. In Redis
    * Cluster, put a hash tag here and in the business keys so that a call's
    * keys share one slot.
    */
@@ -69,14 +69,14 @@ function commandsOf(redis: Redis): Readonly<Record<string, ScriptCommand>> {
  * once per branch and never after the branch's Cancel, even when calls of one
  * branch race on different connections or processes.
  *
- * A branch's record is one hash, `${keyPrefix}${gid}:${branchId}`, with the
+ * A branch's record is one hash, `${keyPrefix}${gid}/${branchId}`, with the
  * fields `try` ('try', or 'cancel' after an empty rollback) and `phase2`
  * ('confirm' | 'cancel'). It has no TTL while the branch may still get its
  * phase two, and expires `ttlMs` after phase two is written.
  *
- * Ids may contain ':' themselves, so gid `a:b` with branch `c` and gid `a`
- * with branch `b:c` share a record: only ids that cannot pair up that way
- * (e.g. the coordinator's generated gids, which have no ':') are safe.
+ * The separator is '/', which the coordinator never allows in ids
+ * (A-Z a-z 0-9 . _ : -): with ':' (allowed in ids) gid `a:b` + branch `c`
+ * and gid `a` + branch `b:c` would share one record.
  */
 export class RedisBarrier implements Barrier<RedisChangeSet> {
   private readonly redis: Redis;
@@ -100,7 +100,8 @@ export class RedisBarrier implements Barrier<RedisChangeSet> {
   keyOf(gid: string, branchId: string): string {
     if (typeof gid !== 'string' || gid.length === 0) throw new TypeError('RedisBarrier: empty gid');
     if (typeof branchId !== 'string' || branchId.length === 0) throw new TypeError('RedisBarrier: empty branch id');
-    return `${this.keyPrefix}${gid}:${branchId}`;
+    if (gid.includes('/') || branchId.includes('/')) throw new TypeError("RedisBarrier: ids must not contain '/'");
+    return `${this.keyPrefix}${gid}/${branchId}`;
   }
 
   /**
