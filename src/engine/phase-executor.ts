@@ -121,12 +121,13 @@ export class PhaseExecutor {
         nextRetryAt: now + retryDelayMs(this.o.retryPolicy, b.attempts + 1),
       };
     });
-    const [{ txn: after, becameStuck }] = await this.o.committer.submit([
+    const [{ txn: after, becameStuck, finished }] = await this.o.committer.submit([
       { kind: 'phaseTwo', gid: txn.gid, now, node: this.o.node, results, logs, stuck: this.o.stuck },
     ] as const);
     if (after) {
       if (isFinal(after.status)) {
-        if (!isFinal(txn.status)) this.o.metrics.finished.inc({ status: after.status });
+        // Counted by whoever finished it: a ResolveBranch during this round already did.
+        if (finished) this.o.metrics.finished.inc({ status: after.status });
         log.debug({ status: after.status }, 'transaction finished');
       } else if (after.dueAt !== null) {
         this.o.onRetryScheduled?.(after.dueAt);

@@ -281,7 +281,7 @@ export class SqlTransactionStore implements TransactionStore {
     const pending = await trx<BranchRow>(BR)
       .where({ gid: c.gid, phase_two: 'PENDING' })
       .select('branch_id', 'participant', 'attempts', 'next_retry_at', 'last_error');
-    if (pending.length === 0) return { txn: await this.finish(trx, txn, c.now) };
+    if (pending.length === 0) return { txn: await this.finish(trx, txn, c.now), finished: true };
 
     const lastError = c.results.find((r) => r.attempted && !r.ok)?.error ?? String(pending[0].last_error ?? '');
     const worst = pending.reduce((a, b) => (Number(b.attempts) > Number(a.attempts) ? b : a));

@@ -119,6 +119,8 @@ export type PhaseTwoResult = {
   txn: TransactionRecord | null;
   /** Set when this round flagged the transaction stuck (it was not before). */
   becameStuck?: StuckBranch;
+  /** This round's write finished the transaction (not a writer before it, e.g. an operator's ResolveBranch). */
+  finished?: boolean;
 };
 
 /**
