@@ -63,6 +63,10 @@ class TestParticipant {
           callback({ code: grpc.status.ABORTED, details: 'insufficient funds' });
           return;
         }
+        if (method === 'Confirm' && req.action.startsWith('stuck')) {
+          callback({ code: grpc.status.UNAVAILABLE, details: 'confirm keeps failing' });
+          return;
+        }
         callback(null, { result: Buffer.from(`${method.toLowerCase()}:${req.action}`) });
       };
     const handlers: ParticipantHandlers = { Try: handler('Try'), Confirm: handler('Confirm'), Cancel: handler('Cancel') };
@@ -421,6 +425,20 @@ describe('client SDK against a real coordinator and participant', function () {
         expect(log.startedUnixMs).to.be.a('number');
         expect(log.phase).to.be.oneOf(['try', 'confirm', 'cancel', 'decision']);
       }
+    });
+
+    it('maps operator actions: a branch resolved by hand, the operator on its log row, decided time and owner', async () => {
+      const info = await client.execute({ branches: [{ participant: participant.target, action: 'stuck-debit', branchId: 'b1' }] });
+      expect(info.status).to.equal('CONFIRMING');
+      expect(info.decidedUnixMs).to.be.within(Date.now() - 10_000, Date.now());
+      await waitFor('a failed Confirm', async () => (await client.get(info.gid)).branches[0].attempts >= 1);
+      await coordinator!.engine.resolveBranch(info.gid, 'b1', { reason: 'confirmed by hand in the ledger', operator: 'ops@example' });
+      const after = await client.get(info.gid);
+      expect(after.status).to.equal('CONFIRMED');
+      expect(after.owner).to.equal('');
+      expect(after.branches[0]).to.include({ phaseTwo: 'PHASE_TWO_RESOLVED', tryAttempts: 1 });
+      const resolved = after.logs.find((l) => l.phase === 'resolve');
+      expect(resolved).to.include({ branchId: 'b1', outcome: 'resolved', operator: 'ops@example', error: 'confirmed by hand in the ledger' });
     });
 
     it('Commit after a rollback gives TransactionRolledBackError; Rollback after a commit gives TransactionStateError', async () => {

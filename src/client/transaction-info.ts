@@ -9,7 +9,7 @@ export type TransactionStatus = 'TRYING' | 'CONFIRMING' | 'CONFIRMED' | 'CANCELL
 export type TryOutcome = 'TRY_PENDING' | 'TRY_SUCCEEDED' | 'TRY_REFUSED' | 'TRY_UNKNOWN';
 
 /** Where a branch is in phase two (Confirm or Cancel, by the transaction's decision). */
-export type PhaseTwoState = 'PHASE_TWO_NOT_DUE' | 'PHASE_TWO_PENDING' | 'PHASE_TWO_DONE' | 'PHASE_TWO_SKIPPED';
+export type PhaseTwoState = 'PHASE_TWO_NOT_DUE' | 'PHASE_TWO_PENDING' | 'PHASE_TWO_DONE' | 'PHASE_TWO_SKIPPED' | 'PHASE_TWO_RESOLVED';
 
 /** Times are Unix epoch milliseconds; 0 means "not set" (proto3 has no null). */
 export interface BranchInfo {
@@ -29,6 +29,8 @@ export interface BranchInfo {
   updatedUnixMs: number;
   /** Size of the stored payload; the coordinator never returns the bytes themselves. */
   payloadBytes: number;
+  /** Try calls sent (more than one when the Try was retried with the same branch id). */
+  tryAttempts: number;
 }
 
 /** One entry of the transaction's phase log (a row of tcc_logs). */
@@ -36,10 +38,10 @@ export interface PhaseLogInfo {
   id: number;
   /** Empty for transaction-level entries (decisions). */
   branchId: string;
-  /** `try` | `confirm` | `cancel` | `decision`. */
+  /** `try` | `confirm` | `cancel` | `decision` | `resolve`. */
   phase: string;
   attempt: number;
-  /** `ok` | `refused` | `unknown` | `failed` | `commit` | `rollback`. */
+  /** `ok` | `refused` | `unknown` | `failed` | `commit` | `rollback` | `resolved`. */
   outcome: string;
   grpcCode: number;
   error: string;
@@ -47,6 +49,8 @@ export interface PhaseLogInfo {
   durationMs: number;
   /** Coordinator process that wrote it. */
   node: string;
+  /** Who asked, for operator actions (Abort, ResolveBranch); empty otherwise. */
+  operator: string;
 }
 
 /** The coordinator's view of a global transaction (proto `tcc.v1.Transaction`, with numbers instead of int64 strings). */
@@ -66,6 +70,10 @@ export interface TransactionInfo {
   lastError: string;
   /** Phase two keeps failing: needs an operator's look. */
   stuck: boolean;
+  /** When it was decided (Commit, Rollback, the deadline or an operator); 0 while TRYING. */
+  decidedUnixMs: number;
+  /** Coordinator node holding the claim on its phase two; empty when none. */
+  owner: string;
   branches: BranchInfo[];
   logs: PhaseLogInfo[];
 }
@@ -77,6 +85,7 @@ const PHASE_TWO_STATES: ReadonlySet<string> = new Set<PhaseTwoState>([
   'PHASE_TWO_PENDING',
   'PHASE_TWO_DONE',
   'PHASE_TWO_SKIPPED',
+  'PHASE_TWO_RESOLVED',
 ]);
 
 /**
@@ -113,6 +122,7 @@ export function toBranchInfo(b: Branch__Output): BranchInfo {
     createdUnixMs: int64ToNumber(b.created_unix_ms),
     updatedUnixMs: int64ToNumber(b.updated_unix_ms),
     payloadBytes: b.payload_bytes ?? 0,
+    tryAttempts: b.try_attempts ?? 0,
   };
 }
 
@@ -128,6 +138,7 @@ export function toPhaseLogInfo(l: PhaseLog__Output): PhaseLogInfo {
     startedUnixMs: int64ToNumber(l.started_unix_ms),
     durationMs: l.duration_ms ?? 0,
     node: l.node ?? '',
+    operator: l.operator ?? '',
   };
 }
 
@@ -144,6 +155,8 @@ export function toTransactionInfo(t: Transaction__Output): TransactionInfo {
     nextRetryUnixMs: int64ToNumber(t.next_retry_unix_ms),
     lastError: t.last_error ?? '',
     stuck: t.stuck ?? false,
+    decidedUnixMs: int64ToNumber(t.decided_unix_ms),
+    owner: t.owner ?? '',
     branches: (t.branches ?? []).map(toBranchInfo),
     logs: (t.logs ?? []).map(toPhaseLogInfo),
   };

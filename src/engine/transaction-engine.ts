@@ -100,6 +100,13 @@ interface DecisionRequest {
   operator?: string;
 }
 
+/** A transaction after a decision attempt; `decidedNow` when this call's decision won (else it was decided before). */
+interface DecidedView {
+  txn: TransactionRecord;
+  branches: BranchRecord[];
+  decidedNow: boolean;
+}
+
 const CLIENT_COMMIT: DecisionRequest = { decision: 'commit', reason: '', cause: 'client' };
 const CLIENT_ROLLBACK: DecisionRequest = { decision: 'rollback', reason: 'rolled back by the client', cause: 'client' };
 const DEADLINE_ROLLBACK: DecisionRequest = { decision: 'rollback', reason: TIMEOUT_REASON, cause: 'deadline' };
@@ -301,7 +308,7 @@ export class TransactionEngine {
     if (res.txn.status === 'CONFIRMING' || res.txn.status === 'CONFIRMED') {
       throw new TransactionCommittedError(gid, res.txn.status);
     }
-    this.log.warn({ gid, operator, status: res.txn.status }, 'transaction aborted by operator');
+    if (res.decidedNow) this.log.warn({ gid, operator, status: res.txn.status }, 'transaction aborted by operator');
     return this.settle(res, opts);
   }
 
@@ -433,6 +440,7 @@ export class TransactionEngine {
   }
 
   private tryOutcomeCommand(b: BranchRecord, c: CallResult) {
+    this.metrics.participantCalls.inc({ phase: 'try', outcome: c.outcome });
     if (c.outcome === 'unknown') {
       this.log.warn({ gid: b.gid, branch_id: b.branchId, grpc_code: c.grpcCode, err: c.error }, 'Try outcome unknown; branch will be cancelled');
     }
@@ -508,7 +516,7 @@ export class TransactionEngine {
   }
 
   /** Writes the decision (compare-and-set from TRYING), then starts phase two. */
-  private async decideAndFinish(gid: string, d: DecisionRequest, opts: FinishOptions): Promise<{ txn: TransactionRecord; branches: BranchRecord[] }> {
+  private async decideAndFinish(gid: string, d: DecisionRequest, opts: FinishOptions): Promise<DecidedView> {
     const now = this.clock.now();
     const [res] = await this.committer.submit([
       { kind: 'decide', gid, decision: d.decision, reason: d.reason, now, node: this.node, leaseUntil: now + this.leaseMs, operator: d.operator },
@@ -523,7 +531,7 @@ export class TransactionEngine {
     opts: FinishOptions,
     cause: DecisionCause,
     recovery?: { claimedAt: number },
-  ): { txn: TransactionRecord; branches: BranchRecord[] } {
+  ): DecidedView {
     if (!res.found) throw new TransactionNotFoundError(gid);
     if (res.decided) {
       const decision = res.txn.status === 'CONFIRMING' || res.txn.status === 'CONFIRMED' ? 'commit' : 'rollback';
@@ -540,7 +548,7 @@ export class TransactionEngine {
         });
       }
     }
-    return { txn: res.txn, branches: res.branches };
+    return { txn: res.txn, branches: res.branches, decidedNow: res.decided };
   }
 
   /** The answer of Commit/Rollback/Execute: now, or once finished when `wait` is set. */
