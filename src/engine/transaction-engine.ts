@@ -609,7 +609,8 @@ export class TransactionEngine {
           const p = this.work(d, claimedAt).finally(() => this.rounds.delete(p));
           this.rounds.add(p);
         });
-        if (due.length < 100) break;
+        // A page where no claim could be written would come back unchanged: leave it to the next sweep.
+        if (due.length < 100 || claims.every((c) => c === undefined)) break;
       }
       this.metrics.sweeps.inc({ result: 'ok' });
     } catch (err) {
