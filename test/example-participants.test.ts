@@ -31,8 +31,10 @@ import type { RunningCoordinator } from '../src/coordinator';
 import type { BranchRequest } from '../src/generated/tcc/v1/BranchRequest';
 import type { ParticipantClient } from '../src/generated/tcc/v1/Participant';
 import { loadTccProto } from '../src/protocol/tcc-proto';
+import { createLogger } from '../src/log/logger';
 import { loadAccountConfig } from '../participants/account/account-config';
 import { startAccountService, type RunningAccountService } from '../participants/account/account-service';
+import { BarrierPruner } from '../participants/account/barrier-pruner';
 import { loadInventoryConfig } from '../participants/inventory/inventory-config';
 import { startInventoryService, type RunningInventoryService } from '../participants/inventory/inventory-service';
 import type { StockLevels } from '../participants/inventory/inventory-store';
@@ -43,6 +45,7 @@ import {
   MARIADB_PORT,
   MARIADB_USER,
   pollUntil,
+  sleep,
   startTestCoordinator,
   type Backend,
 } from './helpers/backends';
@@ -408,8 +411,9 @@ forEachBackend((backend) => {
 
       const accountIds = Array.from({ length: 6 }, (_, i) => unique(`c-acct${i}`));
       const skus = Array.from({ length: 3 }, (_, i) => unique(`c-sku${i}`));
-      const startBalances = Object.fromEntries(accountIds.map((id) => [id, 2_000 + Math.floor(random() * 8_000)]));
-      const startStock = Object.fromEntries(skus.map((sku) => [sku, 5 + Math.floor(random() * 10)]));
+      // Room for several concurrent debits per account, and stock for every commit: most refusals are the forced ones below.
+      const startBalances = Object.fromEntries(accountIds.map((id) => [id, 5_000 + Math.floor(random() * 15_000)]));
+      const startStock = Object.fromEntries(skus.map((sku) => [sku, 40 + Math.floor(random() * 40)]));
       await seedAccounts(startBalances);
       await seedStock(startStock);
 
@@ -432,10 +436,10 @@ forEachBackend((backend) => {
         return {
           from,
           to,
-          // About 1 in 7 asks for more than any account holds; the rest may still find the money frozen by others.
-          amount: random() < 0.15 ? 1_000_000 : 1 + Math.floor(random() * 3_000),
+          // About 1 in 7 asks for more than all the money there is; the rest may still find it frozen by others.
+          amount: random() < 0.15 ? 1_000_000 : 1 + Math.floor(random() * 2_000),
           sku: pick(skus),
-          qty: random() < 0.1 ? 100 : 1 + Math.floor(random() * 3),
+          qty: random() < 0.1 ? 1_000 : 1 + Math.floor(random() * 3), // 1 in 10: more than there is
           wantCommit: random() < 0.6,
         };
       });
@@ -540,6 +544,31 @@ forEachBackend((backend) => {
       expect(answers.length, why).to.be.greaterThan(0);
       for (const a of answers) expect(['confirm:OK', 'cancel:OK', 'late-try:ABORTED'], why).to.include(a);
       expect(await books(), `after the duplicates ${why}`).to.deep.equal(after);
+    });
+
+    // Last: it deletes the barrier rows of every finished branch so far, which the duplicate tests above rely on.
+    it("the account service's barrier pruner deletes the rows of finished branches only, never a branch still waiting for phase two", async () => {
+      const [buyer] = [unique('buyer')];
+      await seedAccounts({ [buyer]: 100 });
+      const { gid: done } = await tcc.transaction({ timeoutMs: 30_000 }, async (tx) => {
+        await tx.try(acct().address, 'debit', { account: buyer, amount: 10 });
+      });
+      await waitFinished(done);
+      const { gid: pending } = await tcc.begin({ timeoutMs: 30_000 });
+      const { branchId } = await tcc.try(pending, { participant: acct().address, action: 'debit', payload: { account: buyer, amount: 40 } });
+      const rows = () => acct().knex<{ gid: string; branch_id: string; slot: string }>('tcc_barriers').select('gid', 'branch_id', 'slot');
+      expect((await rows()).filter((r) => r.slot === 'phase2').length, 'finished branches before pruning').to.be.greaterThan(0);
+
+      await sleep(5);
+      const pruner = new BarrierPruner(acct().knex, createLogger({ level: 'silent' }), { retentionMs: 1 });
+      await pruner.runOnce();
+      await pruner.stop();
+      // Only the pending branch's Try row is left: a late Cancel must still find it, or it would be an empty rollback.
+      expect(await rows()).to.deep.equal([{ gid: pending, branch_id: branchId, slot: 'try' }]);
+
+      await tcc.rollback(pending);
+      expect((await waitFinished(pending)).status).to.equal('CANCELLED');
+      expect(await balances([buyer])).to.deep.equal({ [buyer]: { balance: 90, frozen: 0 } });
     });
   });
 });
