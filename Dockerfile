@@ -2,6 +2,9 @@
 # TCC coordinator image. Build: `docker build -t tcc-coordinator .`
 # Run:   docker run -p 50051:50051 -v tcc-data:/app/data tcc-coordinator
 # (SQLite under /app/data by default; set TCC_DB_URL=mysql://... for MySQL/MariaDB.)
+# The example participants run from the same image with another command:
+#   node dist/participants/account/main.js | node dist/participants/inventory/main.js
+# (see participants/README.md and docker-compose.yml).
 # Not built in this project's CI: its machines have no Docker engine.
 
 # ---- build: compile TypeScript, then keep only production dependencies ----
