@@ -2,10 +2,11 @@
  * What a Try handler may return, encoded into `BranchResponse.result`:
  * - Buffer / Uint8Array: the bytes as they are;
  * - string: its UTF-8 bytes (not JSON-quoted);
- * - undefined: empty bytes;
+ * - undefined (or nothing: `void`): empty bytes;
  * - anything else (object, array, number, boolean, null): its JSON text in UTF-8.
  */
-export type TryResultValue = Buffer | Uint8Array | string | number | boolean | null | object | undefined;
+// `void` so that `async try() { … }` without a return value type-checks.
+export type TryResultValue = Buffer | Uint8Array | string | number | boolean | null | object | undefined | void;
 
 export const EMPTY_RESULT: Buffer = Buffer.alloc(0);
 
