@@ -2,6 +2,7 @@
 import { ConfigError, loadConfig } from './config/config';
 import { startCoordinator } from './coordinator';
 import { describe } from './engine/recovery-loop';
+import { shutdownOnSignal } from './lifecycle/shutdown-on-signal';
 import { createLogger } from './log/logger';
 
 async function main(): Promise<void> {
@@ -26,26 +27,7 @@ async function main(): Promise<void> {
   const db = config.dbUrl.startsWith('sqlite:') ? config.dbUrl : config.dbUrl.replace(/\/\/[^@/]*@/, '//***@');
   logger.info({ address: running.address, db }, 'coordinator listening');
 
-  let signals = 0;
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (++signals > 1) {
-      logger.warn({ signal }, 'second signal: exiting now');
-      process.exit(1);
-    }
-    logger.info({ signal }, 'shutting down: draining in-flight calls');
-    running.shutdown().then(
-      () => {
-        logger.info('shut down');
-        process.exit(0);
-      },
-      (err: unknown) => {
-        logger.error({ err: describe(err) }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
+  shutdownOnSignal(logger, () => running.shutdown());
 }
 
 void main();

@@ -4,6 +4,7 @@
  * and the tests wait for it), and a graceful stop on SIGTERM / SIGINT.
  */
 import type { Logger } from 'pino';
+import { shutdownOnSignal } from '../../src/lifecycle/shutdown-on-signal';
 import { createLogger } from '../../src/log/logger';
 import { ConfigError, type LogLevel } from './service-config';
 
@@ -60,24 +61,5 @@ export async function runServiceMain<C extends { readonly logLevel: LogLevel }>(
   }
   logger.info({ address: running.address, ...options.describe(config) }, `${options.name} service listening`);
 
-  let signals = 0;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (++signals > 1) {
-      logger.warn({ signal }, 'second signal: exiting now');
-      process.exit(1);
-    }
-    logger.info({ signal }, 'shutting down: draining in-flight calls');
-    running.shutdown().then(
-      () => {
-        logger.info('shut down');
-        process.exit(0);
-      },
-      (err: unknown) => {
-        logger.error({ err: errorText(err) }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
+  shutdownOnSignal(logger, () => running.shutdown());
 }
