@@ -5,10 +5,11 @@ import { HealthImplementation } from 'grpc-health-check';
 import Redis from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from './config/config';
-import { systemClock, type Clock } from './engine/clock';
+import { systemClock, type Clock } from './domain/clock';
 import { crashAt } from './engine/crash-points';
-import { describe } from './engine/recovery-loop';
-import { RetentionJob } from './engine/retention-job';
+import { describeError } from './log/describe-error';
+import { RecoveryScheduler } from './recovery/recovery-scheduler';
+import { RetentionJob } from './recovery/retention-job';
 import { TransactionEngine } from './engine/transaction-engine';
 import { alwaysHeld } from './lease/singleton-lease';
 import { RedisSingletonLease } from './lease/redis-singleton-lease';
@@ -38,6 +39,7 @@ export interface RunningCoordinator {
   readonly redis: Redis | undefined;
   /** `host:port` of the /metrics endpoint, when TCC_METRICS_ADDR is set. */
   readonly metricsAddress: string | undefined;
+  readonly recovery: RecoveryScheduler;
   readonly retention: RetentionJob;
   /** Drains in-flight calls (up to `config.shutdownGraceMs`), then closes the database and Redis. */
   shutdown(): Promise<void>;
@@ -48,12 +50,12 @@ const HEALTH_SERVICES = ['', 'tcc.v1.Coordinator', 'tcc.v1.Admin'];
 
 async function connectRedis(url: string, logger: Logger): Promise<Redis> {
   const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 2, connectTimeout: 5_000 });
-  redis.on('error', (err: Error) => logger.warn({ err: describe(err) }, 'redis error'));
+  redis.on('error', (err: Error) => logger.warn({ err: describeError(err) }, 'redis error'));
   try {
     await redis.connect();
   } catch (err) {
     // Redis only spares duplicate work; the coordinator is correct without it.
-    logger.warn({ err: describe(err) }, 'redis not reachable at start; continuing without it until it is');
+    logger.warn({ err: describeError(err) }, 'redis not reachable at start; continuing without it until it is');
   }
   return redis;
 }
@@ -87,7 +89,6 @@ export async function startCoordinator(config: Config, options: StartCoordinator
     logger,
     clock,
     metrics,
-    lease,
     crash: config.crashAt ? crashAt(config.crashAt) : undefined,
     node: config.nodeId,
     limits: {
@@ -106,6 +107,19 @@ export async function startCoordinator(config: Config, options: StartCoordinator
       alertWebhookUrl: config.alertWebhookUrl,
     },
   });
+  const recovery = new RecoveryScheduler({
+    engine,
+    store,
+    committer: engine.committer,
+    clock,
+    logger,
+    metrics,
+    node: config.nodeId,
+    sweepIntervalMs: config.sweepIntervalMs,
+    claimLeaseMs: engine.leaseMs,
+    lease,
+  });
+  engine.onRetryScheduled((at) => recovery.wakeAt(at));
   const retention = new RetentionJob({
     store,
     lease,
@@ -125,7 +139,7 @@ export async function startCoordinator(config: Config, options: StartCoordinator
   server.addService(grpcObject.tcc.v1.Coordinator.service, createCoordinatorHandlers(engine, logger));
   server.addService(
     grpcObject.tcc.v1.Admin.service,
-    createAdminHandlers(engine, { adminToken: config.adminToken, logger, clock }),
+    createAdminHandlers(engine, recovery, { adminToken: config.adminToken, logger, clock }),
   );
   const health = new HealthImplementation(Object.fromEntries(HEALTH_SERVICES.map((s) => [s, 'SERVING' as const])));
   health.addToServer(server);
@@ -152,7 +166,7 @@ export async function startCoordinator(config: Config, options: StartCoordinator
       throw err;
     }
   }
-  engine.start();
+  recovery.start();
   retention.start();
   const host = config.grpcAddr.slice(0, config.grpcAddr.lastIndexOf(':'));
   const address = `${host}:${port}`;
@@ -173,11 +187,12 @@ export async function startCoordinator(config: Config, options: StartCoordinator
         });
       });
       await retention.stop();
+      await recovery.stop();
       await engine.stop();
       await metricsServer?.close();
       if (redis) await closeRedis(redis);
       await store.close();
     })());
 
-  return { address, config, engine, redis, metricsAddress: metricsServer?.address, retention, shutdown };
+  return { address, config, engine, redis, metricsAddress: metricsServer?.address, recovery, retention, shutdown };
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { ConfigError, loadConfig } from './config/config';
 import { startCoordinator } from './coordinator';
-import { describe } from './engine/recovery-loop';
+import { describeError } from './log/describe-error';
 import { shutdownOnSignal } from './lifecycle/shutdown-on-signal';
 import { createLogger } from './log/logger';
 
@@ -21,7 +21,7 @@ async function main(): Promise<void> {
   try {
     running = await startCoordinator(config, { logger });
   } catch (err) {
-    logger.fatal({ err: describe(err) }, 'coordinator failed to start');
+    logger.fatal({ err: describeError(err) }, 'coordinator failed to start');
     process.exit(1);
   }
   const db = config.dbUrl.startsWith('sqlite:') ? config.dbUrl : config.dbUrl.replace(/\/\/[^@/]*@/, '//***@');

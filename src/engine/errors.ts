@@ -3,7 +3,7 @@
  * (src/server/status-mapping.ts) is the only place that turns them into
  * status codes. Messages never contain payload bytes.
  */
-import type { TransactionStatus } from './model';
+import type { TransactionStatus } from '../domain/model';
 
 export abstract class TccEngineError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {

@@ -2,7 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import { loadTccProto } from '../protocol/tcc-proto';
 import type { ParticipantClient } from '../generated/tcc/v1/Participant';
 import type { BranchResponse__Output } from '../generated/tcc/v1/BranchResponse';
-import type { Phase } from './model';
+import type { Phase } from '../domain/model';
 
 /** How a participant call ended, by the contract's reading of gRPC statuses. */
 export type CallOutcome = 'ok' | 'refused' | 'unknown';

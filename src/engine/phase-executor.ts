@@ -1,8 +1,8 @@
 import type { Logger } from 'pino';
-import type { Clock } from './clock';
+import type { Clock } from '../domain/clock';
 import { noCrash, type CrashHook } from './crash-points';
-import type { BranchRecord, Phase, PhaseLogRecord, TransactionRecord } from './model';
-import { isFinal, phaseOf } from './model';
+import type { BranchRecord, Phase, PhaseLogRecord, TransactionRecord } from '../domain/model';
+import { isFinal, phaseOf } from '../domain/model';
 import type { CallResult, ParticipantCaller } from './participant-caller';
 import { retryDelayMs, type RetryPolicy } from './retry-policy';
 import type { TargetLimiter } from './target-limiter';

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
-import type { TransactionRecord } from './model';
-import { describe } from './recovery-loop';
+import type { TransactionRecord } from '../domain/model';
+import { describeError } from '../log/describe-error';
 import type { CoordinatorMetrics } from '../metrics/coordinator-metrics';
 import type { StuckBranch } from '../store/transaction-store';
 
@@ -87,7 +87,7 @@ export class StuckReporter {
       this.o.metrics.alerts.inc({ result: 'ok' });
     } catch (err) {
       this.o.metrics.alerts.inc({ result: 'failed' });
-      this.o.logger.warn({ gid: alert.gid, err: describe(err) }, 'stuck alert webhook failed');
+      this.o.logger.warn({ gid: alert.gid, err: describeError(err) }, 'stuck alert webhook failed');
     }
   }
 }

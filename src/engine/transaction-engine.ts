@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import { systemClock, type Clock } from './clock';
+import { systemClock, type Clock } from '../domain/clock';
 import { noCrash, type CrashHook } from './crash-points';
 import {
   BranchConflictError,
@@ -16,20 +16,20 @@ import {
   TransactionRolledBackError,
 } from './errors';
 import { GidGenerator } from './gid';
-import type { BranchRecord, PhaseLogRecord, TransactionRecord, TryState } from './model';
-import { isFinal } from './model';
+import type { BranchRecord, PhaseLogRecord, TransactionRecord, TryState } from '../domain/model';
+import { isFinal } from '../domain/model';
 import { ParticipantCaller, type CallResult } from './participant-caller';
 import { PhaseExecutor } from './phase-executor';
-import { describe, RecoveryLoop } from './recovery-loop';
+import { describeError } from '../log/describe-error';
 import type { RetryPolicy } from './retry-policy';
-import { TIMEOUT_REASON } from './state-machine';
+import { claimLeaseMs } from '../domain/recovery-rules';
+import { TIMEOUT_REASON } from '../domain/state-machine';
 import { StuckReporter } from './stuck-reporter';
 import { TargetLimiter } from './target-limiter';
 import { validateAction, validateId, validateOperatorText, validatePayload, validateTarget, validateTimeout } from './validation';
-import { alwaysHeld, type SingletonLease } from '../lease/singleton-lease';
 import { createCoordinatorMetrics, type CoordinatorMetrics } from '../metrics/coordinator-metrics';
 import { GroupCommitter } from '../store/group-committer';
-import type { DecideResult, DueTransaction, NewBranch, RegisterResult, StuckThresholds, TransactionStore } from '../store/transaction-store';
+import type { DecideResult, NewBranch, RegisterResult, StuckThresholds, TransactionStore } from '../store/transaction-store';
 
 /** Limits and timings of the engine (from Config; see src/config/config.ts for defaults). */
 export interface EngineLimits {
@@ -69,8 +69,6 @@ export interface TransactionEngineOptions {
   caller?: ParticipantCaller;
   /** Default: fresh metrics in their own registry. */
   metrics?: CoordinatorMetrics;
-  /** Who runs the deadline sweep (singleton work). Default: this process always does. */
-  lease?: SingletonLease;
   /** Fault injection for crash tests. Default: never crashes. */
   crash?: CrashHook;
 }
@@ -110,13 +108,6 @@ interface DecidedView {
 const CLIENT_COMMIT: DecisionRequest = { decision: 'commit', reason: '', cause: 'client' };
 const CLIENT_ROLLBACK: DecisionRequest = { decision: 'rollback', reason: 'rolled back by the client', cause: 'client' };
 const DEADLINE_ROLLBACK: DecisionRequest = { decision: 'rollback', reason: TIMEOUT_REASON, cause: 'deadline' };
-
-/**
- * Most recovery rounds one process runs at once. A sweep stops claiming past
- * it, so a participant that hangs cannot make one process claim (and hold in
- * memory) every due transaction of the cluster; other replicas take the rest.
- */
-const MAX_RECOVERY_ROUNDS = 512;
 
 export interface BranchInput {
   branchId?: string;
@@ -161,7 +152,6 @@ const TRY_STATE_OF: Record<CallResult['outcome'], TryState> = { ok: 'SUCCEEDED',
  */
 export class TransactionEngine {
   readonly store: TransactionStore;
-  private readonly committer: GroupCommitter;
   private readonly caller: ParticipantCaller;
   private readonly clock: Clock;
   private readonly gids: GidGenerator;
@@ -169,18 +159,13 @@ export class TransactionEngine {
   private readonly limits: EngineLimits;
   private readonly node: string;
   private readonly executor: PhaseExecutor;
-  private readonly recovery: RecoveryLoop;
   private readonly waiters = new Map<string, Set<() => void>>();
-  /** Recovery rounds started by sweeps and still running. */
-  private readonly rounds = new Set<Promise<void>>();
-  /**
-   * Claims last as long as a phase-two round can: a recovery call starts
-   * within one branch timeout of the claim and ends within another, plus
-   * slack for the write.
-   */
-  private readonly leaseMs: number;
+  /** How long the claim a decision takes on phase two lasts (claimLeaseMs). */
+  readonly leaseMs: number;
+  readonly committer: GroupCommitter;
   readonly metrics: CoordinatorMetrics;
-  private readonly lease: SingletonLease;
+  /** Told the earliest time a retry is due (the recovery scheduler wakes up for it). */
+  private retryListener: (dueAt: number) => void = () => undefined;
   private readonly stuckReporter: StuckReporter;
   private readonly crash: CrashHook;
 
@@ -194,11 +179,9 @@ export class TransactionEngine {
     this.limits = o.limits;
     this.node = o.node;
     this.metrics = o.metrics ?? createCoordinatorMetrics();
-    this.lease = o.lease ?? alwaysHeld;
     this.crash = o.crash ?? noCrash;
-    this.leaseMs = 2 * o.limits.branchTimeoutMs + 5_000;
+    this.leaseMs = claimLeaseMs(o.limits.branchTimeoutMs);
     this.stuckReporter = new StuckReporter({ logger: o.logger, metrics: this.metrics, node: o.node, webhookUrl: o.recovery.alertWebhookUrl });
-    this.recovery = new RecoveryLoop({ intervalMs: o.limits.sweepIntervalMs, sweep: () => this.sweep(), logger: o.logger });
     this.executor = new PhaseExecutor({
       store: o.store,
       committer: this.committer,
@@ -212,25 +195,32 @@ export class TransactionEngine {
       limiter: new TargetLimiter(o.recovery.concurrencyPerTarget),
       metrics: this.metrics,
       crash: this.crash,
-      onRetryScheduled: (at) => this.recovery.wakeAt(at),
+      onRetryScheduled: (at) => this.retryListener(at),
       onRoundEnd: (txn) => this.notify(txn.gid),
       onStuck: (txn, branch) => this.stuckReporter.report(txn, branch),
     });
   }
 
-  /** Starts the recovery loop (one sweep soon, to pick up what a crash left). */
-  start(): void {
-    this.recovery.start();
-    this.recovery.wakeAt(Date.now());
+  /** Who is told the earliest time a retry is due (the recovery scheduler). */
+  onRetryScheduled(listener: (dueAt: number) => void): void {
+    this.retryListener = listener;
   }
 
-  /** Stops recovery and waits for phase-two rounds in progress and alerts being posted; closes participant channels. */
+  /** Waits for phase-two rounds in progress and alerts being posted; closes participant channels. */
   async stop(): Promise<void> {
-    await this.recovery.stop();
-    await Promise.allSettled([...this.rounds, ...this.executor.inFlight()]);
+    await Promise.allSettled(this.executor.inFlight());
     await this.stuckReporter.drain();
-    await this.lease.releaseAll();
     this.caller.close();
+  }
+
+  /** Recovery: rolls back a TRYING transaction whose deadline has passed (compare-and-set; a decision made first wins). */
+  async rollbackExpired(gid: string): Promise<void> {
+    await this.decideAndFinish(gid, DEADLINE_ROLLBACK, {});
+  }
+
+  /** Recovery: one phase-two round of a decided transaction claimed at `claimedAt`. */
+  async runPhaseTwo(txn: TransactionRecord, claim: { claimedAt: number }): Promise<void> {
+    await this.executor.run(txn, undefined, { recovery: claim });
   }
 
   async begin(input: { gid?: string; timeoutMs?: number }): Promise<TransactionRecord> {
@@ -399,21 +389,6 @@ export class TransactionEngine {
     return { txn, branches, logs };
   }
 
-  /** Operator replay: a decided transaction's pending branches become due now and are worked at once. */
-  async retryNow(gidInput: string): Promise<TransactionView> {
-    const gid = validateId('gid', gidInput);
-    const now = this.clock.now();
-    const [{ txn }] = await this.committer.submit([{ kind: 'expedite', gid, now }] as const);
-    if (!txn) throw new TransactionNotFoundError(gid);
-    // Claimed and worked here unless another worker holds the claim (its round picks up the new retry times).
-    if (txn.dueAt !== null && txn.dueAt <= now) {
-      const due = { gid, status: txn.status, dueAt: txn.dueAt };
-      const claimedAt = await this.claim(due);
-      if (claimedAt !== undefined) await this.work(due, claimedAt);
-    }
-    return this.get(gid);
-  }
-
   // --- internals ---
 
   private validateBranch(field: string, b: BranchInput, defaultId: string): NewBranch {
@@ -543,8 +518,8 @@ export class TransactionEngine {
       else {
         // Not awaited: callers without `wait` get their answer as soon as the decision is durable.
         this.executor.run(res.txn, res.branches, { traceparent: opts.traceparent, recovery }).catch((err: unknown) => {
-          this.log.error({ gid, err: describe(err) }, 'phase two failed; recovery will retry');
-          this.recovery.wakeAt(res.txn.dueAt ?? Date.now() + this.limits.sweepIntervalMs);
+          this.log.error({ gid, err: describeError(err) }, 'phase two failed; recovery will retry');
+          this.retryListener(res.txn.dueAt ?? Date.now() + this.limits.sweepIntervalMs);
         });
       }
     }
@@ -584,66 +559,5 @@ export class TransactionEngine {
 
   private notify(gid: string): void {
     for (const w of [...(this.waiters.get(gid) ?? [])]) w();
-  }
-
-  /**
-   * One recovery sweep: claims due transactions (compare-and-set on due_at,
-   * so one replica works each), rolls back TRYING ones past their deadline and
-   * starts a phase-two round for decided ones. Claims are awaited (so the next
-   * page does not find them again), rounds are not: one slow participant must
-   * not hold up the deadline rollbacks of the next sweep. With a singleton
-   * lease (Redis), only its holder scans for expired TRYING transactions;
-   * every replica retries phase two, each claim won by one of them.
-   */
-  private async sweep(): Promise<void> {
-    try {
-      const deadlines = await this.lease.hold('deadline-sweep', 3 * this.limits.sweepIntervalMs + 5_000);
-      const statuses = deadlines ? undefined : (['CONFIRMING', 'CANCELLING'] as const);
-      while (this.rounds.size < MAX_RECOVERY_ROUNDS) {
-        const due = await this.store.findDue(this.clock.now(), Math.min(100, MAX_RECOVERY_ROUNDS - this.rounds.size), statuses);
-        if (due.length === 0) break;
-        const claims = await Promise.all(due.map((d) => this.claim(d)));
-        due.forEach((d, i) => {
-          const claimedAt = claims[i];
-          if (claimedAt === undefined) return;
-          const p = this.work(d, claimedAt).finally(() => this.rounds.delete(p));
-          this.rounds.add(p);
-        });
-        // A page where no claim could be written would come back unchanged: leave it to the next sweep.
-        if (due.length < 100 || claims.every((c) => c === undefined)) break;
-      }
-      this.metrics.sweeps.inc({ result: 'ok' });
-    } catch (err) {
-      this.metrics.sweeps.inc({ result: 'failed' });
-      throw err;
-    }
-  }
-
-  /** Claims one due transaction; answers the claim time, or undefined when another worker claimed it first. */
-  private async claim(d: DueTransaction): Promise<number | undefined> {
-    const now = this.clock.now();
-    try {
-      const [{ claimed }] = await this.committer.submit([
-        { kind: 'claim', gid: d.gid, expectDueAt: d.dueAt, owner: this.node, leaseUntil: now + this.leaseMs, now },
-      ] as const);
-      return claimed ? now : undefined;
-    } catch (err) {
-      this.log.error({ gid: d.gid, err: describe(err) }, 'claiming a due transaction failed; will retry');
-      return undefined;
-    }
-  }
-
-  /** Works a claimed transaction: the deadline rollback of a TRYING one, a phase-two round of a decided one. Never rejects. */
-  private async work(d: DueTransaction, claimedAt: number): Promise<void> {
-    try {
-      if (d.status === 'TRYING') {
-        await this.decideAndFinish(d.gid, DEADLINE_ROLLBACK, {});
-        return;
-      }
-      const txn = await this.store.getTransaction(d.gid);
-      if (txn && !isFinal(txn.status)) await this.executor.run(txn, undefined, { recovery: { claimedAt } });
-    } catch (err) {
-      this.log.error({ gid: d.gid, err: describe(err) }, 'recovery of transaction failed; will retry');
-    }
   }
 }

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import type Redis from 'ioredis';
 import type { Logger } from 'pino';
 import type { SingletonLease } from './singleton-lease';
-import { describe } from '../engine/recovery-loop';
+import { describeError } from '../log/describe-error';
 
 /** Compiled code runs from dist/src/lease/; the scripts stay in the source tree (like proto/). */
 const LUA_DIR = path.resolve(__dirname, '..', '..', '..', 'src', 'lease', 'lua');
@@ -58,7 +58,7 @@ export class RedisSingletonLease implements SingletonLease {
       else this.held.delete(name);
       return got === 1;
     } catch (err) {
-      this.o.logger.debug({ lease: name, err: describe(err) }, 'lease check failed; doing the work anyway');
+      this.o.logger.debug({ lease: name, err: describeError(err) }, 'lease check failed; doing the work anyway');
       return true;
     }
   }

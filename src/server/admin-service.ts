@@ -1,10 +1,11 @@
 import type { Logger } from 'pino';
 import type { AdminHandlers } from '../generated/tcc/v1/Admin';
-import type { TransactionStatus } from '../engine/model';
+import type { TransactionStatus } from '../domain/model';
 import { InvalidArgumentError } from '../engine/errors';
 import type { TransactionEngine } from '../engine/transaction-engine';
+import type { RecoveryScheduler } from '../recovery/recovery-scheduler';
 import { validateId, validateTarget } from '../engine/validation';
-import type { Clock } from '../engine/clock';
+import type { Clock } from '../domain/clock';
 import { createAdminAuthorizer } from './admin-auth';
 import { toTransactionMessage, toViewMessage } from './message-mapping';
 import { unary } from './unary-handler';
@@ -25,7 +26,7 @@ function decodePageToken(token: string): string | undefined {
 }
 
 /** tcc.v1.Admin. Every call checks the admin token first, when one is configured. */
-export function createAdminHandlers(engine: TransactionEngine, opts: { adminToken?: string; logger: Logger; clock: Clock }): AdminHandlers {
+export function createAdminHandlers(engine: TransactionEngine, recovery: RecoveryScheduler, opts: { adminToken?: string; logger: Logger; clock: Clock }): AdminHandlers {
   const authorize = createAdminAuthorizer(opts.adminToken);
   return {
     ListTransactions: unary('ListTransactions', opts.logger, async (call) => {
@@ -54,7 +55,7 @@ export function createAdminHandlers(engine: TransactionEngine, opts: { adminToke
     }),
     RetryTransaction: unary('RetryTransaction', opts.logger, async (call) => {
       authorize(call.metadata);
-      return toViewMessage(await engine.retryNow(call.request.gid));
+      return toViewMessage(await recovery.retryNow(call.request.gid));
     }),
     GetTransaction: unary('GetTransaction', opts.logger, async (call) => {
       authorize(call.metadata);

@@ -1,7 +1,7 @@
 import type { Branch } from '../generated/tcc/v1/Branch';
 import type { PhaseLog } from '../generated/tcc/v1/PhaseLog';
 import type { Transaction } from '../generated/tcc/v1/Transaction';
-import type { BranchRecord, PhaseLogRecord, TransactionRecord } from '../engine/model';
+import type { BranchRecord, PhaseLogRecord, TransactionRecord } from '../domain/model';
 import type { TransactionView } from '../engine/transaction-engine';
 
 const TRY_OUTCOME = { PENDING: 'TRY_PENDING', SUCCEEDED: 'TRY_SUCCEEDED', REFUSED: 'TRY_REFUSED', UNKNOWN: 'TRY_UNKNOWN' } as const;

@@ -1,7 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { toGrpcFailure } from './status-mapping';
-import { describe } from '../engine/recovery-loop';
+import { describeError } from '../log/describe-error';
 
 /**
  * Adapts an async handler to grpc-js, which ignores a rejected promise (the
@@ -19,7 +19,7 @@ export function unary<Req, Res>(
       (err: unknown) => {
         const f = toGrpcFailure(err);
         if (f.code === grpc.status.INTERNAL || f.code === grpc.status.UNAVAILABLE) {
-          logger.error({ method, err: describe(err) }, 'call failed');
+          logger.error({ method, err: describeError(err) }, 'call failed');
         }
         callback({ code: f.code, details: f.details, metadata: new grpc.Metadata() });
       },

@@ -1,4 +1,4 @@
-import type { BranchRecord, PhaseLogRecord, TransactionRecord } from '../engine/model';
+import type { BranchRecord, PhaseLogRecord, TransactionRecord } from '../domain/model';
 
 /* Rows as the drivers return them: mysql2 gives BIGINT as number (ms fit in 2^53), booleans as 0/1. */
 type Row = Record<string, unknown>;

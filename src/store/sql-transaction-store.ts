@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
-import type { BranchRecord, PhaseLogRecord, TransactionRecord, TransactionStatus } from '../engine/model';
-import { finalStatusOf, nextTryState, planDecision } from '../engine/state-machine';
+import type { BranchRecord, PhaseLogRecord, TransactionRecord, TransactionStatus } from '../domain/model';
+import { isStuck, releaseDueAt } from '../domain/recovery-rules';
+import { finalStatusOf, nextTryState, planDecision } from '../domain/state-machine';
 import { logRow, toBranch, toLog, toTransaction, truncate, type BranchRow, type LogRow, type TransactionRow } from './row-mapping';
 import type {
   ClaimCommand,
@@ -285,8 +286,7 @@ export class SqlTransactionStore implements TransactionStore {
 
     const lastError = c.results.find((r) => r.attempted && !r.ok)?.error ?? String(pending[0].last_error ?? '');
     const worst = pending.reduce((a, b) => (Number(b.attempts) > Number(a.attempts) ? b : a));
-    const age = c.now - (txn.decidedAt ?? txn.createdAt);
-    const stuck = txn.stuck || Number(worst.attempts) >= c.stuck.attempts || (c.stuck.ageMs > 0 && age >= c.stuck.ageMs);
+    const stuck = isStuck(txn, pending.map((p) => ({ attempts: Number(p.attempts) })), c.stuck, c.now);
     const update: Record<string, unknown> = {
       last_error: truncate(lastError, 1024),
       attempts: txn.attempts + 1,
@@ -297,7 +297,7 @@ export class SqlTransactionStore implements TransactionStore {
     // expired and another worker took it meanwhile, moving due_at would cut
     // that worker's lease short and let a third one in.
     if (txn.owner === c.node) {
-      update.due_at = Math.min(...pending.map((p) => Number(p.next_retry_at ?? c.now)));
+      update.due_at = releaseDueAt(pending.map((p) => (p.next_retry_at === null ? null : Number(p.next_retry_at))), c.now);
       update.owner = null;
     }
     await trx<TransactionRow>(TX).where({ gid: c.gid, status: txn.status }).update(update);

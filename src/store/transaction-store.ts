@@ -5,7 +5,10 @@ import type {
   TransactionRecord,
   TransactionStatus,
   TryState,
-} from '../engine/model';
+} from '../domain/model';
+import type { StuckThresholds } from '../domain/recovery-rules';
+
+export type { StuckThresholds };
 
 /** A branch as registered by a Try or Execute, before its Try is sent. */
 export interface NewBranch {
@@ -82,14 +85,6 @@ export interface PhaseTwoCallResult {
   error: string;
   /** When to call again if not ok. */
   nextRetryAt: number;
-}
-
-/** When a decided transaction counts as stuck (see Config.stuckAfterAttempts / stuckAfterMs). */
-export interface StuckThresholds {
-  /** A pending branch with at least this many phase-two attempts. */
-  attempts: number;
-  /** Decided at least this long ago and still not finished, ms; 0 = no age limit. */
-  ageMs: number;
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { describeError } from '../log/describe-error';
 
 /** Options of {@link RecoveryLoop}. */
 export interface RecoveryLoopOptions {
@@ -52,7 +53,7 @@ export class RecoveryLoop {
     this.running = this.o
       .sweep()
       .catch((err: unknown) => {
-        this.o.logger.error({ err: describe(err) }, 'recovery sweep failed');
+        this.o.logger.error({ err: describeError(err) }, 'recovery sweep failed');
       })
       .finally(() => {
         this.running = undefined;
@@ -72,10 +73,4 @@ export class RecoveryLoop {
     this.timer = undefined;
     await this.running;
   }
-}
-
-/** Error name and message only: never stacks or payloads in logs. */
-export function describe(err: unknown): string {
-  if (err instanceof Error) return `${err.name}: ${err.message}`;
-  return String(err);
 }

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
-import type { Clock } from './clock';
-import { describe } from './recovery-loop';
+import type { Clock } from '../domain/clock';
+import { describeError } from '../log/describe-error';
 import type { CoordinatorMetrics } from '../metrics/coordinator-metrics';
 import type { SingletonLease } from '../lease/singleton-lease';
 import type { TransactionStore } from '../store/transaction-store';
@@ -81,7 +81,7 @@ export class RetentionJob {
       if (!(await this.o.lease.hold('retention', this.o.intervalMs * 2 + 30_000))) return;
       await this.runOnce();
     } catch (err) {
-      this.o.logger.error({ err: describe(err) }, 'retention run failed; next run on schedule');
+      this.o.logger.error({ err: describeError(err) }, 'retention run failed; next run on schedule');
     }
   }
 }
