@@ -16,10 +16,9 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ \
  && rm -rf /var/lib/apt/lists/*
 # The whole context (see .dockerignore): `npm ci` runs the "prepare" script,
-# which compiles, so the sources must be there before it.
+# which compiles (once: no separate build step), so the sources must be there before it.
 COPY . .
-RUN npm ci && npm run build \
- && npm prune --omit=dev
+RUN npm ci && npm prune --omit=dev
 
 # ---- runtime ----
 FROM node:20-bookworm-slim
@@ -28,7 +27,11 @@ ENV NODE_ENV=production \
 WORKDIR /app
 COPY --from=build /app/package.json /app/package-lock.json ./
 COPY --from=build /app/node_modules ./node_modules
-COPY --from=build /app/dist ./dist
+# What runs: the coordinator, its migrations and the example participants; not the
+# compiled tests and benchmark (dist/test, dist/bench).
+COPY --from=build /app/dist/src ./dist/src
+COPY --from=build /app/dist/migrations ./dist/migrations
+COPY --from=build /app/dist/participants ./dist/participants
 # The .proto files are loaded at run time (src/protocol/tcc-proto.ts resolves
 # ../../../proto from dist/src/protocol). Migrations are compiled into dist/.
 COPY --from=build /app/proto ./proto
