@@ -1,7 +1,8 @@
 import { once } from 'node:events';
 import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
-import { HealthImplementation } from 'grpc-health-check';
+import * as protoLoader from '@grpc/proto-loader';
+import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
 import Redis from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from './config/config';
@@ -47,6 +48,19 @@ export interface RunningCoordinator {
 
 /** Services reported by grpc.health.v1; '' is the whole server. */
 const HEALTH_SERVICES = ['', 'tcc.v1.Coordinator', 'tcc.v1.Admin'];
+
+/**
+ * What reflection lists: exactly the services this server serves. The tcc.v1
+ * package also defines Participant (implemented by participants, not here), and
+ * health is described from grpc-health-check's own proto so `grpcurl
+ * grpc.health.v1.Health/Check` works without proto files.
+ */
+const REFLECTED_SERVICES = ['tcc.v1.Coordinator', 'tcc.v1.Admin', 'grpc.health.v1.Health'];
+
+function createReflectionService(tccDefinition: protoLoader.PackageDefinition): ReflectionService {
+  const health = protoLoader.loadSync(healthProtoPath, { keepCase: true });
+  return new ReflectionService({ ...tccDefinition, ...health }, { services: REFLECTED_SERVICES });
+}
 
 async function connectRedis(url: string, logger: Logger): Promise<Redis> {
   const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 2, connectTimeout: 5_000 });
@@ -143,7 +157,7 @@ export async function startCoordinator(config: Config, options: StartCoordinator
   );
   const health = new HealthImplementation(Object.fromEntries(HEALTH_SERVICES.map((s) => [s, 'SERVING' as const])));
   health.addToServer(server);
-  new ReflectionService(packageDefinition).addToServer(server);
+  createReflectionService(packageDefinition).addToServer(server);
 
   let port: number;
   try {
