@@ -4,6 +4,7 @@
  * their result with a compare-and-set, so every dialect follows the same rules.
  */
 import type { BranchRecord, Decision, PhaseTwoState, TransactionRecord, TransactionStatus, TryState } from './model';
+import { printableText } from './printable-text';
 
 export interface DecisionPlan {
   decision: Decision;
@@ -16,6 +17,9 @@ export interface DecisionPlan {
 }
 
 export const TIMEOUT_REASON = 'transaction deadline passed before commit';
+
+/** Most characters of a participant's own message carried into a reason. */
+export const PARTICIPANT_MESSAGE_MAX = 300;
 
 /**
  * What deciding `requested` on a TRYING transaction leads to, or null when it
@@ -41,8 +45,12 @@ export function planDecision(
       reason = TIMEOUT_REASON;
     } else if (blocking) {
       decision = 'rollback';
-      reason = `branch ${blocking.branchId}: ${describeTry(blocking.tryState)}`;
+      reason = describeBlockingTry(blocking);
     }
+  } else {
+    // A client rolls back mostly because a Try was refused: say which, and what the participant said.
+    const refused = branches.find((b) => b.tryState === 'REFUSED');
+    if (refused) reason = `${reason}; ${describeBlockingTry(refused)}`;
   }
   const branchPhaseTwo = new Map<string, PhaseTwoState>();
   let pending = 0;
@@ -64,6 +72,16 @@ export function planDecision(
  */
 export function nothingToCancel(b: BranchRecord): boolean {
   return b.tryState === 'REFUSED' && b.tryAttempts === 1;
+}
+
+/**
+ * Names the branch (id, action, participant) and, for a refused or unknown
+ * Try, the participant's own answer (`ABORTED: not enough seats`), bounded and
+ * printable. Never the payload.
+ */
+function describeBlockingTry(b: BranchRecord): string {
+  const said = b.tryState === 'REFUSED' || b.tryState === 'UNKNOWN' ? printableText(b.lastError, PARTICIPANT_MESSAGE_MAX) : '';
+  return `branch ${b.branchId} (${b.action} at ${b.participant}): ${describeTry(b.tryState)}${said ? `: ${said}` : ''}`;
 }
 
 function describeTry(state: TryState): string {

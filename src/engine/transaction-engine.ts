@@ -23,7 +23,8 @@ import { PhaseExecutor } from './phase-executor';
 import { describeError } from '../log/describe-error';
 import type { RetryPolicy } from './retry-policy';
 import { claimLeaseMs } from '../domain/recovery-rules';
-import { TIMEOUT_REASON } from '../domain/state-machine';
+import { PARTICIPANT_MESSAGE_MAX, TIMEOUT_REASON } from '../domain/state-machine';
+import { printableText } from '../domain/printable-text';
 import { StuckReporter } from './stuck-reporter';
 import { TargetLimiter } from './target-limiter';
 import { validateAction, validateId, validateOperatorText, validatePayload, validateTarget, validateTimeout } from './validation';
@@ -443,7 +444,7 @@ export class TransactionEngine {
 
   private tryAnswer(b: BranchRecord, c: CallResult): { branchId: string; result: Buffer } {
     if (c.outcome === 'ok') return { branchId: b.branchId, result: c.result };
-    if (c.outcome === 'refused') throw new BranchRefusedError(b.gid, b.branchId, c.error);
+    if (c.outcome === 'refused') throw new BranchRefusedError(b.gid, b.branchId, printableText(c.error, PARTICIPANT_MESSAGE_MAX));
     throw new BranchOutcomeUnknownError(b.gid, b.branchId, c.grpcCode, c.error);
   }
 
