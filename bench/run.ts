@@ -4,7 +4,7 @@
  *   npx tsc -p . && node dist/bench/run.js [--seconds 10] [--concurrency 64]
  *       [--db sqlite|mysql|both] [--wait false|true|both] [--warmup 2]
  *       [--mysql-url mysql://root@127.0.0.1:3306] [--redis-url redis://127.0.0.1:6379]
- *       [--max-error-rate 0.01] [--results bench/RESULTS.md] [--no-results] [--profile DIR]
+ *       [--max-error-rate 0.01] [--write | --results FILE] [--profile DIR]
  *
  * For every (db, wait) scenario it starts, as separate processes:
  *   - a participant (bench/participant-server.js) answering OK at once,
@@ -12,7 +12,8 @@
  *     or a new MySQL database tcc_bench_<timestamp> that is dropped afterwards),
  * then drives it from this process with `concurrency` closed-loop workers,
  * each calling Execute with 2 branches back to back, over one grpc client.
- * Results are printed as a markdown table and appended to bench/RESULTS.md.
+ * Results are printed as a markdown table; appended to bench/RESULTS.md only
+ * with --write (it is tracked: a casual run must not change the tree), or to FILE with --results.
  *
  * The bench is bounded: a watchdog kills everything and exits 1 when the run
  * takes far longer than planned; children are always killed in `finally`.
@@ -56,14 +57,33 @@ const COORDINATOR_MAIN = path.resolve(__dirname, '..', 'src', 'main.js');
 const PARTICIPANT_MAIN = path.resolve(__dirname, 'participant-server.js');
 const DEFAULT_RESULTS = path.join(REPO_ROOT, 'bench', 'RESULTS.md');
 
+const USAGE = `usage: npm run bench -- [options]   (or: node dist/bench/run.js [options])
+
+Durable 2-branch Execute transactions per second, per scenario (database x wait).
+
+  --seconds N          measured time per scenario (default 10)
+  --warmup N           unmeasured seconds before it (default 2)
+  --concurrency N      closed-loop workers calling Execute (default 64)
+  --db sqlite|mysql|both          databases to run on (default both)
+  --wait false|true|both          Execute with wait=false, wait=true or both (default both)
+  --mysql-url URL      mysql://user[:pass]@host[:port] where a fresh database tcc_bench_<time>
+                       is created and dropped (default $TCC_BENCH_MYSQL_URL or mysql://root@127.0.0.1:3306)
+  --redis-url URL      give the coordinator TCC_REDIS_URL (default: none)
+  --max-error-rate R   fail when more than this fraction of calls failed (default 0.01)
+  --drain-seconds N    longest wait for phase two to finish after the run (default 30)
+  --write              append the results to bench/RESULTS.md (tracked; default: print only)
+  --results FILE       append the results to FILE instead
+  --profile DIR        run the coordinator with --cpu-prof, profiles in DIR
+  -h, --help           this text
+`;
+
+/** --help: the usage on stdout, exit 0. A bad argument: the problem and the usage on stderr, exit 2. */
 function usage(msg?: string): never {
-  if (msg) process.stderr.write(`bench: ${msg}\n`);
-  process.stderr.write(
-    'usage: node dist/bench/run.js [--seconds N] [--concurrency N] [--db sqlite|mysql|both]\n' +
-      '       [--wait false|true|both] [--warmup N] [--mysql-url URL] [--redis-url URL]\n' +
-      '       [--max-error-rate R] [--drain-seconds N] [--results FILE] [--no-results]\n' +
-      '       [--profile DIR]   (coordinator runs with --cpu-prof, profiles in DIR)\n',
-  );
+  if (msg === undefined) {
+    process.stdout.write(USAGE);
+    process.exit(0);
+  }
+  process.stderr.write(`bench: ${msg}\n${USAGE}`);
   process.exit(2);
 }
 
@@ -77,7 +97,7 @@ function parseArgs(argv: string[]): Options {
     mysqlUrl: process.env.TCC_BENCH_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306',
     redisUrl: undefined,
     maxErrorRate: 0.01,
-    resultsFile: DEFAULT_RESULTS,
+    resultsFile: undefined,
     drainSeconds: 30,
   };
   const num = (name: string, v: string | undefined, min: number, max: number): number => {
@@ -145,7 +165,10 @@ function parseArgs(argv: string[]): Options {
         o.profileDir = path.resolve(v);
         break;
       }
-      case '--no-results':
+      case '--write':
+        o.resultsFile = DEFAULT_RESULTS;
+        break;
+      case '--no-results': // the default now; kept so older command lines still run
         o.resultsFile = undefined;
         break;
       case '--help':
@@ -153,7 +176,7 @@ function parseArgs(argv: string[]): Options {
         usage();
         break;
       default:
-        usage(`unknown argument ${a}`);
+        usage(`unknown argument ${a.slice(0, 64)}`);
     }
   }
   return o;

@@ -46,7 +46,8 @@ describe('the minimal participant of README.md ("Writing a participant")', funct
       dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tcc-minimal-'));
       coordinator = await startTestCoordinator({ name: 'sqlite', url: `sqlite:${path.join(dir, 'tcc.sqlite')}` });
       seats = await startSeats(path.join(dir, 'seats.sqlite'), '127.0.0.1:0');
-      await seats.knex('shows').insert({ id: 'premiere', free: 10 });
+      // The snippet seeds its one show, so a newcomer's first booking succeeds.
+      expect(await seats.knex('shows').select('free', 'held', 'sold').where({ id: 'premiere' }).first()).to.deep.equal({ free: 10, held: 0, sold: 0 });
       tcc = new TccClient(coordinator.address);
     });
 

@@ -91,6 +91,18 @@ describe('npm start: the signal reaches the service', function () {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
+  it('does not compile again when nothing changed (dist/ is up to date after the test build)', async () => {
+    const main = path.join(ROOT, 'dist', 'src', 'main.js');
+    const before = fs.statSync(main).mtimeMs;
+    const started = await npmStart({ TCC_GRPC_ADDR: '127.0.0.1:0', TCC_DB_URL: `sqlite:${path.join(dir, 'fresh.sqlite')}` });
+    try {
+      expect(fs.statSync(main).mtimeMs, 'dist/src/main.js was written again').to.equal(before);
+    } finally {
+      started.child.kill('SIGTERM');
+      await started.exited;
+    }
+  });
+
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     it(`${signal} to the npm process drains an in-flight Execute, then the service exits and frees its port`, async () => {
       const started = await npmStart({

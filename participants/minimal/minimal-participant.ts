@@ -32,6 +32,7 @@ export async function startSeats(file: string, address: string) {
   const knex = knexFactory({ client: 'better-sqlite3', connection: { filename: file }, useNullAsDefault: true });
   await migrateBarrierSchema(knex); // the barrier's table, in this service's own database
   await knex.raw('CREATE TABLE IF NOT EXISTS shows (id TEXT PRIMARY KEY, free INT NOT NULL, held INT DEFAULT 0, sold INT DEFAULT 0)');
+  await knex.raw("INSERT OR IGNORE INTO shows (id, free) VALUES ('premiere', 10)"); // something to book
   const server = new ParticipantServer({ barrier: new SqlBarrier(knex), actions: { book } });
   return { knex, server, address: await server.listen(address) };
 }
