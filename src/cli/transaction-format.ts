@@ -1,8 +1,9 @@
 /** Human output of tccctl: the list table and a transaction's details. */
+import { participantHint } from '../domain/participant-hint';
 import { formatDueIn, formatDuration, formatInstant } from './durations';
 import { oneLine, renderTable, truncate } from './text-table';
 import { formatTimeline } from './timeline-format';
-import type { BranchJson, TransactionJson } from './transaction-json';
+import type { BranchJson, PhaseLogJson, TransactionJson } from './transaction-json';
 
 /** Room for the last error in a list row: enough to recognise it, short enough to keep rows on one line. */
 const LIST_ERROR_WIDTH = 60;
@@ -41,6 +42,18 @@ function formatBranches(branches: readonly BranchJson[], now: number): string[] 
   });
 }
 
+/** Per branch whose every recorded call failed alike (UNAVAILABLE, UNIMPLEMENTED): what to check. */
+function branchHints(branches: readonly BranchJson[], logs: readonly PhaseLogJson[]): string[] {
+  const out: string[] = [];
+  for (const b of branches) {
+    // Calls only: operator rows (a branch resolved by hand) have no gRPC code to weigh.
+    const calls = logs.filter((l) => l.branch_id === b.branch_id && !l.operator).map((l) => ({ grpcCode: l.grpc_code }));
+    const hint = participantHint(calls);
+    if (hint) out.push(`  hint: branch ${b.branch_id} (${oneLine(b.participant)}): ${hint}`);
+  }
+  return out;
+}
+
 /** `tccctl show`: the transaction, its branches and its timeline. */
 export function formatTransaction(t: TransactionJson, now: number): string[] {
   const field = (name: string, value: string) => `  ${name.padEnd(11)} ${value}`;
@@ -57,7 +70,7 @@ export function formatTransaction(t: TransactionJson, now: number): string[] {
   if (t.owner) lines.push(field('owner', oneLine(t.owner)));
   if (t.reason) lines.push(field('reason', oneLine(t.reason)));
   if (t.last_error) lines.push(field('last error', oneLine(t.last_error)));
-  lines.push('', 'BRANCHES', ...formatBranches(t.branches ?? [], now));
+  lines.push('', 'BRANCHES', ...formatBranches(t.branches ?? [], now), ...branchHints(t.branches ?? [], t.logs ?? []));
   lines.push('', 'TIMELINE', ...formatTimeline(t.logs ?? []));
   return lines;
 }

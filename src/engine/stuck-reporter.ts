@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { TransactionRecord } from '../domain/model';
+import { codeOfErrorText, participantHint } from '../domain/participant-hint';
 import { describeError } from '../log/describe-error';
 import type { CoordinatorMetrics } from '../metrics/coordinator-metrics';
 import type { StuckBranch } from '../store/transaction-store';
@@ -24,6 +25,8 @@ export interface StuckAlert {
   participant: string;
   attempts: number;
   last_error: string;
+  /** When the failures look like a wrong target (UNAVAILABLE or UNIMPLEMENTED): what to check; else ''. */
+  hint: string;
   decided_unix_ms: number;
   node: string;
 }
@@ -41,6 +44,9 @@ export class StuckReporter {
 
   report(txn: TransactionRecord, branch: StuckBranch): void {
     this.o.metrics.stuck.inc();
+    // Only the last error is at hand here; `tccctl show` weighs every recorded call.
+    const code = codeOfErrorText(branch.lastError);
+    const hint = code === undefined ? '' : participantHint([{ grpcCode: code }]);
     this.o.logger.warn(
       {
         gid: txn.gid,
@@ -49,6 +55,7 @@ export class StuckReporter {
         participant: branch.participant,
         attempts: branch.attempts,
         last_error: branch.lastError,
+        hint: hint || undefined,
       },
       'transaction stuck: phase two keeps failing; still retrying at the capped interval',
     );
@@ -61,6 +68,7 @@ export class StuckReporter {
       participant: branch.participant,
       attempts: branch.attempts,
       last_error: branch.lastError,
+      hint,
       decided_unix_ms: txn.decidedAt ?? 0,
       node: this.o.node,
     };
