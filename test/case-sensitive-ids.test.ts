@@ -212,7 +212,8 @@ describe('Byte-for-byte ids', function () {
       expect(await k()('tcc_logs').where({ gid: 'case-gid' })).to.have.length(0);
       // MODIFY kept NOT NULL and the defaults.
       await k()('tcc_logs').insert({ gid: 'case-gid', phase: 'decision', outcome: 'commit', started_at: now });
-      expect(await k()<{ branch_id: string }>('tcc_logs').where({ gid: 'case-gid' }).first('branch_id')).to.deep.equal({ branch_id: '' });
+      const defaulted: unknown = await k()('tcc_logs').where({ gid: 'case-gid' }).first('branch_id');
+      expect(defaulted).to.deep.equal({ branch_id: '' });
       let nullGid: unknown;
       await k()('tcc_branches')
         .insert({ ...branch('x', 'y', 1, payload), gid: null })
