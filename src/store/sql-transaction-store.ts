@@ -419,8 +419,21 @@ export class SqlTransactionStore implements TransactionStore {
   }
 
   async listTransactions(f: ListFilter): Promise<TransactionRecord[]> {
+    const statuses = [...new Set(f.statuses ?? [])];
+    if (statuses.length <= 1) return this.listPage(f, statuses[0]);
+    // Several statuses: `status IN (…) ORDER BY gid` cannot be read in order
+    // from (status, gid) and sorts every matching row; one page per status,
+    // each read in order from the index, merged here in byte order (ids are
+    // ASCII, so UTF-16 order is byte order, as the columns compare).
+    const rows: TransactionRecord[] = [];
+    for (const status of statuses) rows.push(...(await this.listPage(f, status)));
+    return rows.sort((a, b) => (a.gid < b.gid ? -1 : a.gid > b.gid ? 1 : 0)).slice(0, f.limit);
+  }
+
+  /** One keyset page (`gid > afterGid` by gid) of `f`, of one status or of any. */
+  private async listPage(f: ListFilter, status: TransactionStatus | undefined): Promise<TransactionRecord[]> {
     const q = this.knex<TransactionRow>(TX).select(`${TX}.*`).orderBy(`${TX}.gid`).limit(f.limit);
-    if (f.statuses?.length) q.whereIn(`${TX}.status`, f.statuses);
+    if (status !== undefined) q.where(`${TX}.status`, status);
     if (f.stuckOnly) q.where(`${TX}.stuck`, true);
     if (f.createdBefore !== undefined) q.where(`${TX}.created_at`, '<=', f.createdBefore);
     if (f.afterGid) q.where(`${TX}.gid`, '>', f.afterGid);
