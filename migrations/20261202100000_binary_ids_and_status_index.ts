@@ -45,7 +45,6 @@ export async function up(knex: Knex): Promise<void> {
   await knex.schema.createTable('tcc_isolation_probe', (t) => {
     if (isMysql(knex)) t.specificType('token', `VARCHAR(64) ${ID} NOT NULL`).primary();
     else t.string('token', 64).notNullable().primary();
-    t.bigInteger('created_at').notNullable();
   });
 }
 
