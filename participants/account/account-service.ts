@@ -35,7 +35,7 @@ export interface RunningAccountService extends RunningService {
  */
 export async function startAccountService(config: AccountConfig, options: AccountServiceOptions = {}): Promise<RunningAccountService> {
   const logger = options.logger ?? createLogger({ level: config.logLevel }).child({ service: 'account' });
-  // The coordinator's URL handling: same URL forms, READ COMMITTED sessions on MySQL, WAL on SQLite.
+  // The coordinator's URL handling: same URL forms, WAL on SQLite (the barrier states READ COMMITTED per transaction on MySQL).
   const knex = knexFactory(knexConfigFor(config.dbUrl, options.poolSize ?? 10).config);
   let server: ParticipantServer<Knex.Transaction> | undefined;
   try {

@@ -64,15 +64,10 @@ export function knexConfigFor(url: string, poolSize = 10): { config: Knex.Config
         bigNumberStrings: false,
         connectTimeout: 10_000,
       },
-      pool: {
-        min: 0,
-        max: poolSize,
-        afterCreate: (conn: { query(sql: string, cb: (err: Error | null) => void): void }, done: (err: Error | null, conn: unknown) => void) => {
-          // READ COMMITTED: reads after a row lock see the latest commits, and
-          // no gap locks (REPEATABLE READ's gap locks deadlock concurrent inserts).
-          conn.query('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED', (err) => done(err, conn));
-        },
-      },
+      // No session settings: whoever needs an isolation level states it on
+      // each transaction (SqlTransactionStore, the SQL barrier), where a pooler
+      // or proxy cannot lose it between the pool and the statement.
+      pool: { min: 0, max: poolSize },
     },
   };
 }
@@ -159,9 +154,12 @@ export async function createTransactionStore(options: CreateStoreOptions): Promi
   try {
     await knex.raw('select 1');
     if (options.migrate !== false) await migrateToLatest(knex, options.migrationLockWaitMs);
+    const store = new SqlTransactionStore(knex, dialect);
+    // Refuse to start rather than decide under another isolation level.
+    await store.checkIsolation();
+    return store;
   } catch (err) {
     await knex.destroy();
     throw err;
   }
-  return new SqlTransactionStore(knex, dialect);
 }

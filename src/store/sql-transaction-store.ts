@@ -1,7 +1,9 @@
+import { randomBytes } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { BranchRecord, PhaseLogRecord, TransactionRecord, TransactionStatus } from '../domain/model';
 import { isStuck, releaseDueAt } from '../domain/recovery-rules';
 import { finalStatusOf, nextTryState, planDecision } from '../domain/state-machine';
+import { IsolationLevelError } from './isolation-level-error';
 import { logRow, toBranch, toLog, toTransaction, truncate, type BranchRow, type LogRow, type TransactionRow } from './row-mapping';
 import type {
   ClaimCommand,
@@ -30,14 +32,15 @@ import type {
 const TX = 'tcc_transactions';
 const BR = 'tcc_branches';
 const LOGS = 'tcc_logs';
+const PROBE = 'tcc_isolation_probe';
 
 /**
  * TransactionStore over knex, for SQLite and MySQL/MariaDB. Serialization:
  * every command that reads-then-writes a transaction first locks its row
- * (SELECT … FOR UPDATE on MySQL, whose connections run READ COMMITTED so the
- * reads after the lock see the latest commits; on SQLite the single writer
- * connection serializes everything), and every state change is also a
- * conditional UPDATE, so a lost race changes nothing.
+ * (SELECT … FOR UPDATE on MySQL, in a transaction that itself asks for READ
+ * COMMITTED so the reads after the lock see the latest commits; on SQLite the
+ * single writer connection serializes everything), and every state change is
+ * also a conditional UPDATE, so a lost race changes nothing.
  */
 export class SqlTransactionStore implements TransactionStore {
   constructor(
@@ -45,8 +48,21 @@ export class SqlTransactionStore implements TransactionStore {
     readonly dialect: 'sqlite' | 'mysql',
   ) {}
 
+  /**
+   * Every store transaction goes through here. On MySQL it states READ
+   * COMMITTED itself (knex sends `SET TRANSACTION ISOLATION LEVEL read
+   * committed` right before its BEGIN) rather than relying on a session
+   * setting a pooler, a proxy or a caller's own knex may not carry: under the
+   * server default REPEATABLE READ a decision's branch list comes from a
+   * snapshot older than its row lock and misses a branch registered meanwhile.
+   * SQLite has one writer and ignores levels (knex warns if given one).
+   */
+  private transaction<R>(fn: (trx: Knex.Transaction) => Promise<R>): Promise<R> {
+    return this.dialect === 'mysql' ? this.knex.transaction(fn, { isolationLevel: 'read committed' }) : this.knex.transaction(fn);
+  }
+
   async execute<const T extends readonly StoreCommand[]>(commands: T): Promise<ResultsOf<T>> {
-    return this.knex.transaction(async (trx) => {
+    return this.transaction(async (trx) => {
       const logs: PhaseLogRecord[] = [];
       const results: unknown[] = [];
       for (const cmd of commands) results.push(await this.apply(trx, cmd, logs));
@@ -119,12 +135,22 @@ export class SqlTransactionStore implements TransactionStore {
     if (!txn) return { ok: false, why: 'not_found' };
     if (txn.status !== 'TRYING') return { ok: false, why: 'not_trying', txn };
     if (c.now >= txn.deadlineAt) return { ok: false, why: 'expired', txn };
-    const existing = await this.branchesOf(trx, c.gid);
+    // Only what the comparison needs: the rows of the requested ids (a Try
+    // into a transaction of n branches must not read n payloads), and the
+    // count and highest seq for the limit and the order.
+    const requested = [...new Set(c.branches.map((b) => b.branchId))];
+    const existing = requested.length
+      ? (await trx<BranchRow>(BR).where({ gid: c.gid }).whereIn('branch_id', requested)).map(toBranch)
+      : [];
+    const sizes = (await trx(BR).where({ gid: c.gid }).count({ n: '*' }).max({ m: 'seq' }).first()) as
+      | { n: number | string; m: number | string | null }
+      | undefined;
+    const stored = Number(sizes?.n ?? 0);
     const byId = new Map(existing.map((b) => [b.branchId, b]));
     const out: BranchRecord[] = [];
     const retried: string[] = [];
     const rows: Record<string, unknown>[] = [];
-    let seq = existing.reduce((m, b) => Math.max(m, b.seq), 0);
+    let seq = Number(sizes?.m ?? 0);
     for (const nb of c.branches) {
       const old = byId.get(nb.branchId);
       if (old) {
@@ -172,7 +198,7 @@ export class SqlTransactionStore implements TransactionStore {
         updated_at: c.now,
       });
     }
-    if (existing.length + rows.length > c.maxBranches) return { ok: false, why: 'too_many', txn };
+    if (stored + rows.length > c.maxBranches) return { ok: false, why: 'too_many', txn };
     if (rows.length) await trx<BranchRow>(BR).insert(rows);
     if (retried.length) {
       await trx<BranchRow>(BR)
@@ -393,8 +419,21 @@ export class SqlTransactionStore implements TransactionStore {
   }
 
   async listTransactions(f: ListFilter): Promise<TransactionRecord[]> {
+    const statuses = [...new Set(f.statuses ?? [])];
+    if (statuses.length <= 1) return this.listPage(f, statuses[0]);
+    // Several statuses: `status IN (…) ORDER BY gid` cannot be read in order
+    // from (status, gid) and sorts every matching row; one page per status,
+    // each read in order from the index, merged here in byte order (ids are
+    // ASCII, so UTF-16 order is byte order, as the columns compare).
+    const rows: TransactionRecord[] = [];
+    for (const status of statuses) rows.push(...(await this.listPage(f, status)));
+    return rows.sort((a, b) => (a.gid < b.gid ? -1 : a.gid > b.gid ? 1 : 0)).slice(0, f.limit);
+  }
+
+  /** One keyset page (`gid > afterGid` by gid) of `f`, of one status or of any. */
+  private async listPage(f: ListFilter, status: TransactionStatus | undefined): Promise<TransactionRecord[]> {
     const q = this.knex<TransactionRow>(TX).select(`${TX}.*`).orderBy(`${TX}.gid`).limit(f.limit);
-    if (f.statuses?.length) q.whereIn(`${TX}.status`, f.statuses);
+    if (status !== undefined) q.where(`${TX}.status`, status);
     if (f.stuckOnly) q.where(`${TX}.stuck`, true);
     if (f.createdBefore !== undefined) q.where(`${TX}.created_at`, '<=', f.createdBefore);
     if (f.afterGid) q.where(`${TX}.gid`, '>', f.afterGid);
@@ -428,12 +467,70 @@ export class SqlTransactionStore implements TransactionStore {
       .limit(limit);
     if (rows.length === 0) return 0;
     const gids = rows.map((r) => r.gid);
-    return this.knex.transaction(async (trx) => {
+    return this.transaction(async (trx) => {
       // Children first, then the transaction rows, re-checked: nothing that is not finished goes.
       await trx(LOGS).whereIn('gid', gids).delete();
       await trx(BR).whereIn('gid', gids).delete();
       return Number(await trx<TransactionRow>(TX).whereIn('gid', gids).whereIn('status', ['CONFIRMED', 'CANCELLED']).delete());
     });
+  }
+
+  /**
+   * Checks that a store transaction really runs at READ COMMITTED (MySQL;
+   * SQLite has one writer): throws IsolationLevelError otherwise. Reading
+   * `@@tx_isolation` inside the transaction cannot tell (MariaDB shows the
+   * session's level there, not the one `SET TRANSACTION` gave this
+   * transaction), so it watches what the level means: inside one store
+   * transaction, a row another connection inserted must stay invisible while
+   * uncommitted (not READ UNCOMMITTED) and appear once committed, although
+   * the transaction had already read (not REPEATABLE READ's snapshot, nor
+   * SERIALIZABLE's shared lock, which makes that insert wait and time out).
+   * The other connection is a raw one outside the pool, so a pool of one works.
+   */
+  async checkIsolation(): Promise<void> {
+    if (this.dialect !== 'mysql') return;
+    const client = this.knex.client as {
+      acquireRawConnection(): Promise<unknown>;
+      destroyRawConnection(conn: unknown): Promise<void>;
+    };
+    const token = randomBytes(16).toString('hex');
+    const other = await client.acquireRawConnection();
+    try {
+      await this.knex.raw('SET SESSION innodb_lock_wait_timeout = 2').connection(other);
+      const seen = await this.transaction(async (trx) => {
+        const visible = async () => {
+          const row = (await trx(PROBE).where({ token }).count({ n: '*' }).first()) as { n: number | string } | undefined;
+          return Number(row?.n ?? 0) > 0;
+        };
+        // This first read is what starts REPEATABLE READ's snapshot.
+        if (await visible()) return 'it saw a row before it was written';
+        await this.knex.raw('BEGIN').connection(other);
+        try {
+          await this.knex(PROBE).insert({ token }).connection(other);
+        } catch (err) {
+          await this.knex.raw('ROLLBACK').connection(other);
+          // ER_LOCK_WAIT_TIMEOUT; anything else is not about the level.
+          if ((err as { errno?: number }).errno !== 1205) throw err;
+          return "another connection's insert had to wait for its read (SERIALIZABLE?)";
+        }
+        if (await visible()) {
+          await this.knex.raw('ROLLBACK').connection(other);
+          return 'it saw an uncommitted row (READ UNCOMMITTED?)';
+        }
+        await this.knex.raw('COMMIT').connection(other);
+        return (await visible()) ? null : 'it did not see a row committed after its first read (REPEATABLE READ?)';
+      });
+      if (seen !== null) throw new IsolationLevelError(seen);
+    } finally {
+      // A row left by a failure here is harmless (nothing reads the table):
+      // never let it hide the error that matters.
+      await this.knex(PROBE)
+        .where({ token })
+        .delete()
+        .connection(other)
+        .catch(() => undefined);
+      await client.destroyRawConnection(other);
+    }
   }
 
   async ping(): Promise<void> {
