@@ -16,6 +16,8 @@ import { RedisSingletonLease } from './lease/redis-singleton-lease';
 import { createLogger } from './log/logger';
 import { createCoordinatorMetrics } from './metrics/coordinator-metrics';
 import { startMetricsServer, type MetricsServer } from './metrics/metrics-server';
+import { StatsCache } from './metrics/stats-cache';
+import { HealthMonitor } from './server/health-monitor';
 import { loadTccProto } from './protocol/tcc-proto';
 import { createAdminHandlers } from './server/admin-service';
 import { createCoordinatorHandlers } from './server/coordinator-service';
@@ -80,7 +82,17 @@ export async function startCoordinator(config: Config, options: StartCoordinator
   const clock = options.clock ?? systemClock;
   const store = await createTransactionStore({ url: config.dbUrl });
   const redis = config.redisUrl ? await connectRedis(config.redisUrl, logger) : undefined;
-  const metrics = createCoordinatorMetrics();
+  const metrics = createCoordinatorMetrics({
+    defaultMetrics: true,
+    participantAllowlist: config.metricsParticipants,
+    maxParticipants: config.metricsMaxParticipants,
+  });
+  const stats = new StatsCache({
+    load: () => store.inFlightStats(clock.now()),
+    ttlMs: config.metricsCacheMs,
+    onError: (err) => logger.warn({ err: describeError(err) }, 'in-flight metrics query failed; gauges keep their last values'),
+  });
+  metrics.useStatsSource(() => stats.get(), () => clock.now());
   const lease = redis ? new RedisSingletonLease({ redis, node: config.nodeId, logger }) : alwaysHeld;
   if (config.crashAt) logger.warn({ crash_at: config.crashAt }, 'fault injection on: this process will SIGKILL itself (TCC_FAULT_CRASH_AT, tests only)');
 
@@ -143,6 +155,17 @@ export async function startCoordinator(config: Config, options: StartCoordinator
   );
   const health = new HealthImplementation(Object.fromEntries(HEALTH_SERVICES.map((s) => [s, 'SERVING' as const])));
   health.addToServer(server);
+  let closingHealth = false;
+  const healthMonitor = new HealthMonitor({
+    ping: () => store.ping(),
+    intervalMs: config.healthCheckIntervalMs,
+    logger,
+    onChange: (serving) => {
+      // Shutdown owns the status once it has begun.
+      if (closingHealth) return;
+      for (const s of HEALTH_SERVICES) health.setStatus(s, serving ? 'SERVING' : 'NOT_SERVING');
+    },
+  });
   new ReflectionService(packageDefinition).addToServer(server);
 
   let port: number;
@@ -168,13 +191,16 @@ export async function startCoordinator(config: Config, options: StartCoordinator
   }
   recovery.start();
   retention.start();
+  healthMonitor.start();
   const host = config.grpcAddr.slice(0, config.grpcAddr.lastIndexOf(':'));
   const address = `${host}:${port}`;
 
   let closing: Promise<void> | undefined;
   const shutdown = () =>
     (closing ??= (async () => {
+      closingHealth = true;
       for (const s of HEALTH_SERVICES) health.setStatus(s, 'NOT_SERVING');
+      await healthMonitor.stop();
       // Let in-flight calls finish (a decision already written still answers its caller), then cut the rest.
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {

@@ -53,6 +53,17 @@ export interface Config {
   retentionBatch: number;
   /** Where Prometheus metrics are served over HTTP at /metrics (TCC_METRICS_ADDR, `host:port`). Optional: off by default. */
   metricsAddr?: string;
+  /**
+   * Participant targets the metrics label by name (TCC_METRICS_PARTICIPANTS, comma-separated).
+   * Default: none, then the first `metricsMaxParticipants` targets seen; every other target is `other`.
+   */
+  metricsParticipants: string[];
+  /** Without an allowlist, most participant targets labelled by name in metrics (TCC_METRICS_MAX_PARTICIPANTS). Default 50. */
+  metricsMaxParticipants: number;
+  /** How long the in-flight gauges' database query is reused (TCC_METRICS_CACHE_MS). Default 5 000. */
+  metricsCacheMs: number;
+  /** How often the health service pings the database (TCC_HEALTH_CHECK_INTERVAL_MS). Default 2 000. */
+  healthCheckIntervalMs: number;
   /** Testing only (TCC_FAULT_CRASH_AT): the process SIGKILLs itself at this protocol step. Never set in production. */
   crashAt?: CrashPoint;
 }
@@ -166,6 +177,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (metricsAddr !== undefined && !isListenAddress(metricsAddr)) {
     throw new ConfigError('TCC_METRICS_ADDR', `expected host:port, got "${metricsAddr}"`);
   }
+  const metricsParticipants = (str(env, 'TCC_METRICS_PARTICIPANTS') ?? '')
+    .split(',')
+    .map((t) => t.trim())
+    .filter((t) => t !== '');
+  if (metricsParticipants.some((t) => t.length > 255 || /\s/.test(t))) {
+    throw new ConfigError('TCC_METRICS_PARTICIPANTS', 'expected comma-separated targets without spaces, each at most 255 characters');
+  }
+  const metricsMaxParticipants = int(env, 'TCC_METRICS_MAX_PARTICIPANTS', 50, 1, 10_000);
+  const metricsCacheMs = int(env, 'TCC_METRICS_CACHE_MS', 5_000, 0, 600_000);
+  const healthCheckIntervalMs = int(env, 'TCC_HEALTH_CHECK_INTERVAL_MS', 2_000, 100, 600_000);
   const crashAtRaw = str(env, 'TCC_FAULT_CRASH_AT');
   if (crashAtRaw !== undefined && !(CRASH_POINTS as readonly string[]).includes(crashAtRaw)) {
     throw new ConfigError('TCC_FAULT_CRASH_AT', `expected one of ${CRASH_POINTS.join(', ')}`);
@@ -196,6 +217,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     retentionIntervalMs,
     retentionBatch,
     metricsAddr,
+    metricsParticipants,
+    metricsMaxParticipants,
+    metricsCacheMs,
+    healthCheckIntervalMs,
     crashAt: crashAtRaw as CrashPoint | undefined,
   };
 }

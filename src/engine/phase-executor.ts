@@ -98,6 +98,7 @@ export class PhaseExecutor {
       }
       const ok = c.outcome === 'ok';
       this.o.metrics.participantCalls.inc({ phase, outcome: ok ? 'ok' : 'failed' });
+      this.o.metrics.observeParticipantCall({ participant: b.participant, phase, outcome: c.outcome, durationMs: c.durationMs });
       logs.push({
         gid: b.gid,
         branchId: b.branchId,
@@ -127,7 +128,7 @@ export class PhaseExecutor {
     if (after) {
       if (isFinal(after.status)) {
         // Counted by whoever finished it: a ResolveBranch during this round already did.
-        if (finished) this.o.metrics.finished.inc({ status: after.status });
+        if (finished) this.o.metrics.observeFinished(after);
         log.debug({ status: after.status }, 'transaction finished');
       } else if (after.dueAt !== null) {
         this.o.onRetryScheduled?.(after.dueAt);

@@ -1,6 +1,6 @@
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { MetricsRegistry } from './metrics-registry';
+import type { Registry } from 'prom-client';
 
 /** A running /metrics endpoint. */
 export interface MetricsServer {
@@ -14,14 +14,23 @@ export interface MetricsServer {
  * `listen` (`host:port`). Anything else is 404; the endpoint carries no
  * transaction data, only counters.
  */
-export async function startMetricsServer(registry: MetricsRegistry, listen: string): Promise<MetricsServer> {
+export async function startMetricsServer(registry: Registry, listen: string): Promise<MetricsServer> {
   const i = listen.lastIndexOf(':');
   const host = listen.slice(0, i).replace(/^\[(.*)\]$/, '$1');
   const port = Number(listen.slice(i + 1));
   const server = http.createServer((req, res) => {
     if (req.method === 'GET' && (req.url === '/metrics' || req.url?.startsWith('/metrics?'))) {
-      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
-      res.end(registry.render());
+      registry.metrics().then(
+        (text) => {
+          res.writeHead(200, { 'content-type': registry.contentType });
+          res.end(text);
+        },
+        () => {
+          // No detail to the scraper: it carries nothing it could act on.
+          res.writeHead(500, { 'content-type': 'text/plain' });
+          res.end('metrics unavailable\n');
+        },
+      );
       return;
     }
     res.writeHead(404, { 'content-type': 'text/plain' });
