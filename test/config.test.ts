@@ -45,6 +45,10 @@ describe('config: loadConfig', function () {
       retentionIntervalMs: 600_000,
       retentionBatch: 500,
       metricsAddr: undefined,
+      metricsParticipants: [],
+      metricsMaxParticipants: 50,
+      metricsCacheMs: 5_000,
+      healthCheckIntervalMs: 2_000,
       crashAt: undefined,
     });
   });
@@ -83,6 +87,10 @@ describe('config: loadConfig', function () {
       TCC_RETENTION_INTERVAL_MS: '60000',
       TCC_RETENTION_BATCH: '100',
       TCC_METRICS_ADDR: '127.0.0.1:9464',
+      TCC_METRICS_PARTICIPANTS: 'account:50061, inventory:50062',
+      TCC_METRICS_MAX_PARTICIPANTS: '20',
+      TCC_METRICS_CACHE_MS: '1000',
+      TCC_HEALTH_CHECK_INTERVAL_MS: '500',
       TCC_FAULT_CRASH_AT: 'after-decision',
     });
     expect(c).to.deep.equal({
@@ -110,6 +118,10 @@ describe('config: loadConfig', function () {
       retentionIntervalMs: 60_000,
       retentionBatch: 100,
       metricsAddr: '127.0.0.1:9464',
+      metricsParticipants: ['account:50061', 'inventory:50062'],
+      metricsMaxParticipants: 20,
+      metricsCacheMs: 1_000,
+      healthCheckIntervalMs: 500,
       crashAt: 'after-decision',
     });
   });
@@ -170,6 +182,9 @@ describe('config: loadConfig', function () {
       ['TCC_RETENTION_INTERVAL_MS "10"', { TCC_RETENTION_INTERVAL_MS: '10' }, 'TCC_RETENTION_INTERVAL_MS'],
       ['TCC_RETENTION_BATCH "0"', { TCC_RETENTION_BATCH: '0' }, 'TCC_RETENTION_BATCH'],
       ['TCC_METRICS_ADDR "9464"', { TCC_METRICS_ADDR: '9464' }, 'TCC_METRICS_ADDR'],
+      ['TCC_METRICS_PARTICIPANTS with a space in a target', { TCC_METRICS_PARTICIPANTS: 'a b:1' }, 'TCC_METRICS_PARTICIPANTS'],
+      ['TCC_METRICS_MAX_PARTICIPANTS "0"', { TCC_METRICS_MAX_PARTICIPANTS: '0' }, 'TCC_METRICS_MAX_PARTICIPANTS'],
+      ['TCC_HEALTH_CHECK_INTERVAL_MS "10"', { TCC_HEALTH_CHECK_INTERVAL_MS: '10' }, 'TCC_HEALTH_CHECK_INTERVAL_MS'],
       ['TCC_FAULT_CRASH_AT "somewhere"', { TCC_FAULT_CRASH_AT: 'somewhere' }, 'TCC_FAULT_CRASH_AT'],
     ];
     for (const [title, env, variable] of cases) {
