@@ -18,6 +18,7 @@ import { createCoordinatorMetrics } from './metrics/coordinator-metrics';
 import { startMetricsServer, type MetricsServer } from './metrics/metrics-server';
 import { StatsCache } from './metrics/stats-cache';
 import { HealthMonitor } from './server/health-monitor';
+import { startTracing } from './tracing/start-tracing';
 import { loadTccProto } from './protocol/tcc-proto';
 import { createAdminHandlers } from './server/admin-service';
 import { createCoordinatorHandlers } from './server/coordinator-service';
@@ -80,7 +81,12 @@ async function closeRedis(redis: Redis): Promise<void> {
 export async function startCoordinator(config: Config, options: StartCoordinatorOptions = {}): Promise<RunningCoordinator> {
   const logger = options.logger ?? createLogger({ level: config.logLevel, node: config.nodeId });
   const clock = options.clock ?? systemClock;
-  const store = await createTransactionStore({ url: config.dbUrl });
+  // First, so every span of this process is exported (off unless OTEL_* names an endpoint).
+  const tracing = config.tracing ? startTracing(config.tracing) : undefined;
+  const store = await createTransactionStore({ url: config.dbUrl }).catch(async (err: unknown) => {
+    await tracing?.shutdown();
+    throw err;
+  });
   const redis = config.redisUrl ? await connectRedis(config.redisUrl, logger) : undefined;
   const metrics = createCoordinatorMetrics({
     defaultMetrics: true,
@@ -218,6 +224,8 @@ export async function startCoordinator(config: Config, options: StartCoordinator
       await metricsServer?.close();
       if (redis) await closeRedis(redis);
       await store.close();
+      // Last: the spans of the drained calls are exported before the process ends.
+      await tracing?.shutdown();
     })());
 
   return { address, config, engine, redis, metricsAddress: metricsServer?.address, recovery, retention, shutdown };
