@@ -19,6 +19,7 @@ import { startMetricsServer, type MetricsServer } from './metrics/metrics-server
 import { StatsCache } from './metrics/stats-cache';
 import { HealthMonitor } from './server/health-monitor';
 import { startTracing } from './tracing/start-tracing';
+import { createConsoleRoutes } from './console/console-server';
 import { loadTccProto } from './protocol/tcc-proto';
 import { createAdminHandlers } from './server/admin-service';
 import { createCoordinatorHandlers } from './server/coordinator-service';
@@ -187,7 +188,9 @@ export async function startCoordinator(config: Config, options: StartCoordinator
   let metricsServer: MetricsServer | undefined;
   if (config.metricsAddr) {
     try {
-      metricsServer = await startMetricsServer(metrics.registry, config.metricsAddr);
+      // The console shares the metrics port, and exists only behind the admin token.
+      const consoleRoutes = config.adminToken ? createConsoleRoutes({ engine, adminToken: config.adminToken, clock, logger }) : undefined;
+      metricsServer = await startMetricsServer(metrics.registry, config.metricsAddr, consoleRoutes);
     } catch (err) {
       server.forceShutdown();
       redis?.disconnect();

@@ -11,10 +11,15 @@ export interface MetricsServer {
 
 /**
  * Serves `registry` in the Prometheus text format at GET /metrics on
- * `listen` (`host:port`). Anything else is 404; the endpoint carries no
- * transaction data, only counters.
+ * `listen` (`host:port`), and `routes` beside it. Anything else is 404;
+ * /metrics carries no transaction data, only aggregates.
  */
-export async function startMetricsServer(registry: Registry, listen: string): Promise<MetricsServer> {
+export async function startMetricsServer(
+  registry: Registry,
+  listen: string,
+  /** More routes on the same port (the console); answers whether it handled the request. */
+  routes?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean,
+): Promise<MetricsServer> {
   const i = listen.lastIndexOf(':');
   const host = listen.slice(0, i).replace(/^\[(.*)\]$/, '$1');
   const port = Number(listen.slice(i + 1));
@@ -33,6 +38,7 @@ export async function startMetricsServer(registry: Registry, listen: string): Pr
       );
       return;
     }
+    if (routes?.(req, res)) return;
     res.writeHead(404, { 'content-type': 'text/plain' });
     res.end('not found\n');
   });
