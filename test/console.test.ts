@@ -155,6 +155,42 @@ forEachBackend((backend) => {
       }
     });
 
+    it('the JSON routes: filters as the Admin API has them, bad input is a 400 naming the field, no payloads', async function () {
+      const form = new URLSearchParams({ token: TOKEN });
+      const res = await fetch(`${base}/console/login`, { method: 'POST', body: form, redirect: 'manual' });
+      expect(res.status).to.equal(303);
+      expect(res.headers.get('location')).to.equal('/console');
+      const cookie = /tcc_console=[^;]+/.exec(res.headers.get('set-cookie') ?? '')?.[0] ?? '';
+      expect(cookie).to.not.equal('');
+      const get = (p: string) => fetch(`${base}${p}`, { headers: { cookie } });
+      const list = async (q: string) => ((await (await get(`/console/api/transactions?${q}`)).json()) as { transactions: { gid: string }[] }).transactions.map((t) => t.gid);
+
+      expect(await list(`participant=${encodeURIComponent(participant!.target)}`)).to.include.members([gids.committed, gids.rolledBack, gids.retried]);
+      expect(await list('participant=127.0.0.1%3A1')).to.deep.equal([]);
+      expect(await list('stuck=1')).to.not.include(gids.committed);
+      expect(await list('older_than_ms=3600000')).to.not.include(gids.committed);
+      const firstPage = (await (await get('/console/api/transactions?limit=1')).json()) as { transactions: unknown[]; nextPageToken: string };
+      expect(firstPage.transactions).to.have.length(1);
+      expect(firstPage.nextPageToken).to.not.equal('');
+      expect(await list(`limit=500&page_token=${firstPage.nextPageToken}`)).to.not.include((firstPage.transactions[0] as { gid: string }).gid);
+
+      for (const [q, field] of [
+        ['status=DONE', 'status'],
+        ['limit=501', 'limit'],
+        ['older_than_ms=-1', 'older_than_ms'],
+        ['participant=bad%20target', 'participant'],
+      ]) {
+        const r = await get(`/console/api/transactions?${q}`);
+        expect(r.status, q).to.equal(400);
+        expect(((await r.json()) as { error: string }).error).to.contain(field);
+      }
+      expect((await get('/console/api/transactions/%E0%A4%A')).status).to.equal(400);
+      expect((await get('/console/api/transactions/no-such-gid')).status).to.equal(404);
+      const detail = await (await get(`/console/api/transactions/${gids.committed}`)).text();
+      expect(detail).to.contain(gids.committed);
+      expect(detail).to.not.match(/payload|result/i);
+    });
+
     async function login(context: BrowserContext): Promise<Page> {
       const page = await context.newPage();
       await page.goto(`${base}/console`);
