@@ -17,7 +17,9 @@ import { TccClient } from '../src/client';
 import { startTracing, type Tracing } from '../src/tracing/start-tracing';
 import { deleteKeys } from '../participants/demo/demo-redis';
 import { startServiceProcess, stopServiceProcess, type ServiceProcess } from '../participants/demo/service-process';
-import { pollUntil } from './helpers/backends';
+import type { RunningCoordinator } from '../src/coordinator';
+import { createCoordinatorClient, pollUntil, startTestCoordinator, type TestCoordinatorClient } from './helpers/backends';
+import { startTestParticipant, type TestParticipant } from './helpers/test-participant';
 import { REDIS_URL, requireRedis } from './helpers/redis';
 
 interface OtlpSpan {
@@ -226,5 +228,57 @@ describe('tracing: one trace across client, coordinator and both example partici
       expect(body).to.not.contain('"amount"');
       expect(body).to.not.contain('widget');
     }
+  });
+});
+
+describe('tracing: a recovery round gets a span of its own, parent of its participant calls', function () {
+  this.timeout(60_000);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tcc-tracing-recovery-'));
+  let receiver: Awaited<ReturnType<typeof startReceiver>> | undefined;
+  let tracing: Tracing | undefined;
+  let coordinator: RunningCoordinator | undefined;
+  let participant: TestParticipant | undefined;
+  let client: TestCoordinatorClient | undefined;
+
+  before(async function () {
+    receiver = await startReceiver();
+    tracing = startTracing({ endpoint: `${receiver.url}/v1/traces`, serviceName: 'tcc-coordinator' });
+    participant = await startTestParticipant();
+    coordinator = await startTestCoordinator({ name: 'sqlite', url: `sqlite:${path.join(dir, 'tcc.sqlite')}` });
+    client = createCoordinatorClient(coordinator.address);
+  });
+
+  after(async function () {
+    client?.close();
+    await coordinator?.shutdown();
+    await participant?.stop();
+    await tracing?.shutdown();
+    trace.disable();
+    propagation.disable();
+    context.disable();
+    await receiver?.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('the retried Confirm hangs under tcc.recovery.round with the gid', async function () {
+    participant!.setBehavior('confirm', 'unavailable', { action: 'flaky' });
+    const { gid } = await client!.execute({ branches: [{ participant: participant!.target, action: 'flaky' }] });
+    await participant!.waitForCalls((c) => c.phase === 'confirm' && c.gid === gid);
+    participant!.setBehavior('confirm', 'ok', { action: 'flaky' });
+    await pollUntil(() => client!.getTransaction({ gid }), (t) => t.status === 'CONFIRMED', 'CONFIRMED after the retry', 20_000, 50);
+    await tracing!.shutdown();
+
+    const rounds = receiver!.spans.filter((s) => s.name === 'tcc.recovery.round' && s.attrs['tcc.gid'] === gid);
+    expect(rounds, 'a recovery round span').to.have.length.of.at.least(1);
+    expect(rounds[0].parentSpanId ?? '', 'a root span').to.equal('');
+    expect(rounds[0].attrs['tcc.phase']).to.equal('confirm');
+    const retried = receiver!.spans.filter(
+      (s) => s.name === 'tcc.v1.Participant/Confirm' && rounds.some((r) => r.spanId === s.parentSpanId && r.traceId === s.traceId),
+    );
+    expect(retried, 'Confirm calls under a round').to.have.length.of.at.least(1);
+    expect(retried.some((s) => s.attrs['rpc.grpc.status_code'] === '0'), 'the successful retry').to.equal(true);
+    // The participant received the round's context.
+    const lastConfirm = participant!.callsFor('confirm', gid).at(-1);
+    expect(lastConfirm?.traceparent?.split('-')[1]).to.equal(retried[0].traceId);
   });
 });

@@ -46,7 +46,8 @@ export interface ParticipantCallerOptions {
 
 const METHOD: Record<Phase, 'Try' | 'Confirm' | 'Cancel'> = { try: 'Try', confirm: 'Confirm', cancel: 'Cancel' };
 
-const tracer = trace.getTracer('tcc-coordinator');
+/** Looked up per use: a tracer kept from before the SDK was (re)registered would stay a no-op. */
+const tracer = () => trace.getTracer('tcc-coordinator');
 
 /**
  * Calls participants: one gRPC client per target, reused for every call
@@ -90,7 +91,7 @@ export class ParticipantCaller {
     const startedAt = this.now();
     // A client span per call, child of the transaction's context; the participant continues from it.
     const parent = contextFromTraceparent(req.traceparent);
-    const span = tracer.startSpan(
+    const span = tracer().startSpan(
       `tcc.v1.Participant/${METHOD[req.phase]}`,
       {
         kind: SpanKind.CLIENT,

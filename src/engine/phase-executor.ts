@@ -7,6 +7,7 @@ import type { CallResult, ParticipantCaller } from './participant-caller';
 import { retryDelayMs, type RetryPolicy } from './retry-policy';
 import type { TargetLimiter } from './target-limiter';
 import type { CoordinatorMetrics } from '../metrics/coordinator-metrics';
+import { startRecoveryRoundSpan } from '../tracing/recovery-span';
 import type { GroupCommitter } from '../store/group-committer';
 import type { PhaseTwoCallResult, StuckBranch, StuckThresholds, TransactionStore } from '../store/transaction-store';
 
@@ -85,7 +86,10 @@ export class PhaseExecutor {
     // Per-branch backoff: a branch whose retry time has not come waits for a later round.
     const due = branches.filter((b) => b.phaseTwo === 'PENDING' && (b.nextRetryAt === null || b.nextRetryAt <= startedAt));
     const log = this.o.logger.child({ gid: txn.gid });
-    const calls = await Promise.all(due.map((b) => this.call(b, phase, options)));
+    // A recovery round has no caller's trace: it gets a span of its own.
+    const span = options.recovery && !options.traceparent ? startRecoveryRoundSpan(txn.gid, phase) : undefined;
+    const callOptions = span ? { ...options, traceparent: span.traceparent } : options;
+    const calls = await Promise.all(due.map((b) => this.call(b, phase, callOptions))).finally(() => span?.end());
     this.crash('after-phase-two-calls');
     const now = this.o.clock.now();
     const logs: PhaseLogRecord[] = [];

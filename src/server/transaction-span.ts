@@ -1,7 +1,8 @@
 import { context, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { TransactionView } from '../engine/transaction-engine';
 
-const tracer = trace.getTracer('tcc-coordinator');
+/** Looked up per use: a tracer kept from before the SDK was (re)registered would stay a no-op. */
+const tracer = () => trace.getTracer('tcc-coordinator');
 
 /**
  * Runs a call that drives a transaction (Execute, Commit, Rollback) inside a
@@ -10,7 +11,7 @@ const tracer = trace.getTracer('tcc-coordinator');
  * no-op while tracing is off).
  */
 export async function inTransactionSpan(gid: string, run: () => Promise<TransactionView>): Promise<TransactionView> {
-  const span = tracer.startSpan('tcc.transaction', { attributes: gid ? { 'tcc.gid': gid } : {} });
+  const span = tracer().startSpan('tcc.transaction', { attributes: gid ? { 'tcc.gid': gid } : {} });
   try {
     const view = await context.with(trace.setSpan(context.active(), span), run);
     span.setAttributes({ 'tcc.gid': view.txn.gid, 'tcc.status': view.txn.status, 'tcc.branches': view.branches.length });

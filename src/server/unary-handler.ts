@@ -5,7 +5,8 @@ import { metadataGetter, traceparentFrom } from '../tracing/trace-context';
 import { toGrpcFailure } from './status-mapping';
 import { describeError } from '../log/describe-error';
 
-const tracer = trace.getTracer('tcc-coordinator');
+/** Looked up per use: a tracer kept from before the SDK was (re)registered would stay a no-op. */
+const tracer = () => trace.getTracer('tcc-coordinator');
 
 /** Span attributes of a request: ids only, never payloads, reasons or operators. */
 function idAttributes(request: unknown): Attributes {
@@ -31,7 +32,7 @@ export function unary<Req, Res>(
   return (call, callback) => {
     const parent = propagation.extract(ROOT_CONTEXT, call.metadata, metadataGetter);
     const path = typeof call.getPath === 'function' ? call.getPath() : method;
-    const span = tracer.startSpan(
+    const span = tracer().startSpan(
       path.replace(/^\//, ''),
       {
         kind: SpanKind.SERVER,
