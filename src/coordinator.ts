@@ -17,6 +17,10 @@ import { RedisSingletonLease } from './lease/redis-singleton-lease';
 import { createLogger } from './log/logger';
 import { createCoordinatorMetrics } from './metrics/coordinator-metrics';
 import { startMetricsServer, type MetricsServer } from './metrics/metrics-server';
+import { StatsCache } from './metrics/stats-cache';
+import { HealthMonitor } from './server/health-monitor';
+import { startTracing } from './tracing/start-tracing';
+import { createConsoleRoutes } from './console/console-server';
 import { loadTccProto } from './protocol/tcc-proto';
 import { createAdminHandlers } from './server/admin-service';
 import { createCoordinatorHandlers } from './server/coordinator-service';
@@ -92,9 +96,24 @@ async function closeRedis(redis: Redis): Promise<void> {
 export async function startCoordinator(config: Config, options: StartCoordinatorOptions = {}): Promise<RunningCoordinator> {
   const logger = options.logger ?? createLogger({ level: config.logLevel, node: config.nodeId });
   const clock = options.clock ?? systemClock;
-  const store = await createTransactionStore({ url: config.dbUrl });
+  // First, so every span of this process is exported (off unless OTEL_* names an endpoint).
+  const tracing = config.tracing ? startTracing(config.tracing) : undefined;
+  const store = await createTransactionStore({ url: config.dbUrl }).catch(async (err: unknown) => {
+    await tracing?.shutdown();
+    throw err;
+  });
   const redis = config.redisUrl ? await connectRedis(config.redisUrl, logger) : undefined;
-  const metrics = createCoordinatorMetrics();
+  const metrics = createCoordinatorMetrics({
+    defaultMetrics: true,
+    participantAllowlist: config.metricsParticipants,
+    maxParticipants: config.metricsMaxParticipants,
+  });
+  const stats = new StatsCache({
+    load: () => store.inFlightStats(clock.now()),
+    ttlMs: config.metricsCacheMs,
+    onError: (err) => logger.warn({ err: describeError(err) }, 'in-flight metrics query failed; gauges keep their last values'),
+  });
+  metrics.useStatsSource(() => stats.get(), () => clock.now());
   const lease = redis ? new RedisSingletonLease({ redis, node: config.nodeId, logger }) : alwaysHeld;
   if (config.crashAt) logger.warn({ crash_at: config.crashAt }, 'fault injection on: this process will SIGKILL itself (TCC_FAULT_CRASH_AT, tests only)');
 
@@ -157,6 +176,17 @@ export async function startCoordinator(config: Config, options: StartCoordinator
   );
   const health = new HealthImplementation(Object.fromEntries(HEALTH_SERVICES.map((s) => [s, 'SERVING' as const])));
   health.addToServer(server);
+  let closingHealth = false;
+  const healthMonitor = new HealthMonitor({
+    ping: () => store.ping(),
+    intervalMs: config.healthCheckIntervalMs,
+    logger,
+    onChange: (serving) => {
+      // Shutdown owns the status once it has begun.
+      if (closingHealth) return;
+      for (const s of HEALTH_SERVICES) health.setStatus(s, serving ? 'SERVING' : 'NOT_SERVING');
+    },
+  });
   createReflectionService(packageDefinition).addToServer(server);
 
   let port: number;
@@ -172,7 +202,9 @@ export async function startCoordinator(config: Config, options: StartCoordinator
   let metricsServer: MetricsServer | undefined;
   if (config.metricsAddr) {
     try {
-      metricsServer = await startMetricsServer(metrics.registry, config.metricsAddr);
+      // The console shares the metrics port, and exists only behind the admin token.
+      const consoleRoutes = config.adminToken ? createConsoleRoutes({ engine, adminToken: config.adminToken, clock, logger }) : undefined;
+      metricsServer = await startMetricsServer(metrics.registry, config.metricsAddr, consoleRoutes);
     } catch (err) {
       server.forceShutdown();
       redis?.disconnect();
@@ -182,13 +214,16 @@ export async function startCoordinator(config: Config, options: StartCoordinator
   }
   recovery.start();
   retention.start();
+  healthMonitor.start();
   const host = config.grpcAddr.slice(0, config.grpcAddr.lastIndexOf(':'));
   const address = `${host}:${port}`;
 
   let closing: Promise<void> | undefined;
   const shutdown = () =>
     (closing ??= (async () => {
+      closingHealth = true;
       for (const s of HEALTH_SERVICES) health.setStatus(s, 'NOT_SERVING');
+      await healthMonitor.stop();
       // Let in-flight calls finish (a decision already written still answers its caller), then cut the rest.
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
@@ -206,6 +241,8 @@ export async function startCoordinator(config: Config, options: StartCoordinator
       await metricsServer?.close();
       if (redis) await closeRedis(redis);
       await store.close();
+      // Last: the spans of the drained calls are exported before the process ends.
+      await tracing?.shutdown();
     })());
 
   return { address, config, engine, redis, metricsAddress: metricsServer?.address, recovery, retention, shutdown };

@@ -297,14 +297,14 @@ forEachBackend((backend) => {
     });
 
     it('ResolveBranch while a Confirm is in flight: the late answer changes nothing, and the transaction is counted finished once', async () => {
-      const finishedConfirmed = () => {
-        const m = /^tcc_transactions_finished_total\{status="CONFIRMED"\} (\d+)$/m.exec(coordinator!.engine.metrics.registry.render());
+      const finishedConfirmed = async () => {
+        const m = /^tcc_transactions_finished_total\{status="CONFIRMED"\} (\d+)$/m.exec(await coordinator!.engine.metrics.registry.metrics());
         return m ? Number(m[1]) : 0;
       };
       participant!.setBehavior('confirm', 'hang', { action: 'confirm-hangs' });
       const txn = await client.execute({ branches: [{ branch_id: 'slow', participant: target, action: 'confirm-hangs' }] });
       await participant!.waitForCalls((c) => c.phase === 'confirm' && c.gid === txn.gid);
-      const before = finishedConfirmed();
+      const before = await finishedConfirmed();
       const resolved = await admin.resolve({ gid: txn.gid, branch_id: 'slow', reason: 'confirmed by hand', operator: 'alice' });
       expect(resolved.status).to.equal('CONFIRMED');
       // The hanging Confirm ends at its deadline (TCC_BRANCH_TIMEOUT_MS 1000) and its round writes.
@@ -312,7 +312,7 @@ forEachBackend((backend) => {
       const after = await admin.get(txn.gid);
       expect(after.status).to.equal('CONFIRMED');
       expect(branch(after, 'slow').phase_two, 'still resolved, not overwritten by the late answer').to.equal('PHASE_TWO_RESOLVED');
-      expect(finishedConfirmed() - before, 'tcc_transactions_finished_total{status="CONFIRMED"} increments').to.equal(1);
+      expect((await finishedConfirmed()) - before, 'tcc_transactions_finished_total{status="CONFIRMED"} increments').to.equal(1);
     });
 
     it('every Admin method answers UNAUTHENTICATED without the token or with a wrong one, before looking at the request', async () => {

@@ -45,8 +45,23 @@ describe('config: loadConfig', function () {
       retentionIntervalMs: 600_000,
       retentionBatch: 500,
       metricsAddr: undefined,
+      metricsParticipants: [],
+      metricsMaxParticipants: 50,
+      metricsCacheMs: 5_000,
+      healthCheckIntervalMs: 2_000,
+      tracing: undefined,
       crashAt: undefined,
     });
+  });
+
+  it('tracing: off by default, on with an OTLP endpoint, off again with OTEL_SDK_DISABLED or OTEL_TRACES_EXPORTER=none', function () {
+    expect(loadConfig({}).tracing).to.equal(undefined);
+    expect(loadConfig({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://c:4318/custom', OTEL_SERVICE_NAME: 'tcc-eu' }).tracing).to.deep.equal({
+      endpoint: 'http://c:4318/custom',
+      serviceName: 'tcc-eu',
+    });
+    expect(loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318', OTEL_SDK_DISABLED: 'true' }).tracing).to.equal(undefined);
+    expect(loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318', OTEL_TRACES_EXPORTER: 'none' }).tracing).to.equal(undefined);
   });
 
   it('treats empty and blank values as unset', function () {
@@ -83,6 +98,11 @@ describe('config: loadConfig', function () {
       TCC_RETENTION_INTERVAL_MS: '60000',
       TCC_RETENTION_BATCH: '100',
       TCC_METRICS_ADDR: '127.0.0.1:9464',
+      TCC_METRICS_PARTICIPANTS: 'account:50061, inventory:50062',
+      TCC_METRICS_MAX_PARTICIPANTS: '20',
+      TCC_METRICS_CACHE_MS: '1000',
+      TCC_HEALTH_CHECK_INTERVAL_MS: '500',
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318/',
       TCC_FAULT_CRASH_AT: 'after-decision',
     });
     expect(c).to.deep.equal({
@@ -110,6 +130,11 @@ describe('config: loadConfig', function () {
       retentionIntervalMs: 60_000,
       retentionBatch: 100,
       metricsAddr: '127.0.0.1:9464',
+      metricsParticipants: ['account:50061', 'inventory:50062'],
+      metricsMaxParticipants: 20,
+      metricsCacheMs: 1_000,
+      healthCheckIntervalMs: 500,
+      tracing: { endpoint: 'http://127.0.0.1:4318/v1/traces', serviceName: 'tcc-coordinator' },
       crashAt: 'after-decision',
     });
   });
@@ -170,6 +195,11 @@ describe('config: loadConfig', function () {
       ['TCC_RETENTION_INTERVAL_MS "10"', { TCC_RETENTION_INTERVAL_MS: '10' }, 'TCC_RETENTION_INTERVAL_MS'],
       ['TCC_RETENTION_BATCH "0"', { TCC_RETENTION_BATCH: '0' }, 'TCC_RETENTION_BATCH'],
       ['TCC_METRICS_ADDR "9464"', { TCC_METRICS_ADDR: '9464' }, 'TCC_METRICS_ADDR'],
+      ['TCC_METRICS_PARTICIPANTS with a space in a target', { TCC_METRICS_PARTICIPANTS: 'a b:1' }, 'TCC_METRICS_PARTICIPANTS'],
+      ['TCC_METRICS_MAX_PARTICIPANTS "0"', { TCC_METRICS_MAX_PARTICIPANTS: '0' }, 'TCC_METRICS_MAX_PARTICIPANTS'],
+      ['TCC_HEALTH_CHECK_INTERVAL_MS "10"', { TCC_HEALTH_CHECK_INTERVAL_MS: '10' }, 'TCC_HEALTH_CHECK_INTERVAL_MS'],
+      ['OTEL_EXPORTER_OTLP_ENDPOINT "collector:4318"', { OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318' }, 'OTEL_EXPORTER_OTLP_ENDPOINT'],
+      ['OTEL_TRACES_EXPORTER "jaeger"', { OTEL_TRACES_EXPORTER: 'jaeger' }, 'OTEL_TRACES_EXPORTER'],
       ['TCC_FAULT_CRASH_AT "somewhere"', { TCC_FAULT_CRASH_AT: 'somewhere' }, 'TCC_FAULT_CRASH_AT'],
     ];
     for (const [title, env, variable] of cases) {

@@ -6,6 +6,8 @@
 import type { Logger } from 'pino';
 import { shutdownOnSignal } from '../../src/lifecycle/shutdown-on-signal';
 import { createLogger } from '../../src/log/logger';
+import { loadTracingConfig } from '../../src/config/config';
+import { startTracing, type Tracing } from '../../src/tracing/start-tracing';
 import { ConfigError, type LogLevel } from './service-config';
 
 /** A started service, as {@link runServiceMain} drives it. */
@@ -41,8 +43,12 @@ export function errorText(err: unknown): string {
  */
 export async function runServiceMain<C extends { readonly logLevel: LogLevel }>(options: ServiceMainOptions<C>): Promise<void> {
   let config: C;
+  let tracing: Tracing | undefined;
   try {
     config = options.loadConfig(process.env);
+    // The standard OTEL_* variables; OTEL_SERVICE_NAME defaults to the service's name.
+    const tracingSettings = loadTracingConfig(process.env, options.name);
+    if (tracingSettings) tracing = startTracing(tracingSettings);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${options.name}: invalid configuration: ${err.message}\n`);
@@ -61,5 +67,8 @@ export async function runServiceMain<C extends { readonly logLevel: LogLevel }>(
   }
   logger.info({ address: running.address, ...options.describe(config) }, `${options.name} service listening`);
 
-  shutdownOnSignal(logger, () => running.shutdown());
+  shutdownOnSignal(logger, async () => {
+    await running.shutdown();
+    await tracing?.shutdown();
+  });
 }

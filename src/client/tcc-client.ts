@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
+import { injectTraceContext } from './trace-interceptor';
 import { loadTccProto } from '../protocol/tcc-proto';
 import type { CoordinatorClient } from '../generated/tcc/v1/Coordinator';
 import type { BranchSpec } from '../generated/tcc/v1/BranchSpec';
@@ -81,7 +82,7 @@ export class TccClient {
     this.coordinator = new grpcObject.tcc.v1.Coordinator(
       target,
       options.credentials ?? grpc.credentials.createInsecure(),
-      options.channelOptions ?? {},
+      { ...options.channelOptions, interceptors: [injectTraceContext] },
     );
   }
 

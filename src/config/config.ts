@@ -3,6 +3,14 @@ import { CRASH_POINTS, type CrashPoint } from '../engine/crash-points';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
+/** Where spans go, when tracing is on (from the standard OTEL_* variables, {@link loadTracingConfig}). */
+export interface TracingSettings {
+  /** OTLP/HTTP traces URL (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, else OTEL_EXPORTER_OTLP_ENDPOINT + `/v1/traces`). */
+  endpoint: string;
+  /** `service.name` of the spans (OTEL_SERVICE_NAME). Default: the program's own name. */
+  serviceName: string;
+}
+
 /** The coordinator's configuration, read and validated once at start ({@link loadConfig}). */
 export interface Config {
   /** gRPC listen address (TCC_GRPC_ADDR). Default `127.0.0.1:50051`; port 0 picks a free one. */
@@ -53,6 +61,19 @@ export interface Config {
   retentionBatch: number;
   /** Where Prometheus metrics are served over HTTP at /metrics (TCC_METRICS_ADDR, `host:port`). Optional: off by default. */
   metricsAddr?: string;
+  /**
+   * Participant targets the metrics label by name (TCC_METRICS_PARTICIPANTS, comma-separated).
+   * Default: none, then the first `metricsMaxParticipants` targets seen; every other target is `other`.
+   */
+  metricsParticipants: string[];
+  /** Without an allowlist, most participant targets labelled by name in metrics (TCC_METRICS_MAX_PARTICIPANTS). Default 50. */
+  metricsMaxParticipants: number;
+  /** How long the in-flight gauges' database query is reused (TCC_METRICS_CACHE_MS). Default 5 000. */
+  metricsCacheMs: number;
+  /** How often the health service pings the database (TCC_HEALTH_CHECK_INTERVAL_MS). Default 2 000. */
+  healthCheckIntervalMs: number;
+  /** OpenTelemetry tracing; off (undefined) unless an OTLP endpoint is set. See {@link loadTracingConfig}. */
+  tracing?: TracingSettings;
   /** Testing only (TCC_FAULT_CRASH_AT): the process SIGKILLs itself at this protocol step. Never set in production. */
   crashAt?: CrashPoint;
 }
@@ -113,6 +134,38 @@ function validateDbUrl(url: string): string {
   throw new ConfigError('TCC_DB_URL', 'expected sqlite:<file> or mysql://user:pass@host:port/db');
 }
 
+/**
+ * Tracing from the standard OpenTelemetry variables. Off by default; on when
+ * OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or OTEL_EXPORTER_OTLP_ENDPOINT is set,
+ * unless OTEL_SDK_DISABLED=true or OTEL_TRACES_EXPORTER=none. Only the
+ * OTLP/HTTP exporter is built in (OTEL_TRACES_EXPORTER, when set, must be
+ * `otlp`). The exporter itself also honours OTEL_EXPORTER_OTLP_HEADERS and
+ * OTEL_EXPORTER_OTLP_TIMEOUT.
+ */
+export function loadTracingConfig(env: NodeJS.ProcessEnv, defaultServiceName: string): TracingSettings | undefined {
+  const disabled = str(env, 'OTEL_SDK_DISABLED');
+  if (disabled !== undefined && !['true', 'false'].includes(disabled.toLowerCase())) {
+    throw new ConfigError('OTEL_SDK_DISABLED', 'expected true or false');
+  }
+  const exporter = str(env, 'OTEL_TRACES_EXPORTER');
+  if (exporter !== undefined && exporter !== 'otlp' && exporter !== 'none') {
+    throw new ConfigError('OTEL_TRACES_EXPORTER', 'expected otlp or none (only the OTLP/HTTP exporter is built in)');
+  }
+  const tracesEndpoint = str(env, 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT');
+  const baseEndpoint = str(env, 'OTEL_EXPORTER_OTLP_ENDPOINT');
+  for (const [name, v] of [
+    ['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', tracesEndpoint],
+    ['OTEL_EXPORTER_OTLP_ENDPOINT', baseEndpoint],
+  ] as const) {
+    if (v !== undefined && !isHttpUrl(v)) throw new ConfigError(name, 'expected an http:// or https:// URL');
+  }
+  if (disabled?.toLowerCase() === 'true' || exporter === 'none') return undefined;
+  const endpoint = tracesEndpoint ?? (baseEndpoint ? `${baseEndpoint.replace(/\/+$/, '')}/v1/traces` : undefined);
+  if (endpoint === undefined) return undefined;
+  const serviceName = str(env, 'OTEL_SERVICE_NAME') ?? defaultServiceName;
+  return { endpoint, serviceName };
+}
+
 /** Reads and validates the configuration; throws {@link ConfigError} on the first bad value. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const grpcAddr = str(env, 'TCC_GRPC_ADDR') ?? '127.0.0.1:50051';
@@ -166,6 +219,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (metricsAddr !== undefined && !isListenAddress(metricsAddr)) {
     throw new ConfigError('TCC_METRICS_ADDR', `expected host:port, got "${metricsAddr}"`);
   }
+  const metricsParticipants = (str(env, 'TCC_METRICS_PARTICIPANTS') ?? '')
+    .split(',')
+    .map((t) => t.trim())
+    .filter((t) => t !== '');
+  if (metricsParticipants.some((t) => t.length > 255 || /\s/.test(t))) {
+    throw new ConfigError('TCC_METRICS_PARTICIPANTS', 'expected comma-separated targets without spaces, each at most 255 characters');
+  }
+  const metricsMaxParticipants = int(env, 'TCC_METRICS_MAX_PARTICIPANTS', 50, 1, 10_000);
+  const metricsCacheMs = int(env, 'TCC_METRICS_CACHE_MS', 5_000, 0, 600_000);
+  const healthCheckIntervalMs = int(env, 'TCC_HEALTH_CHECK_INTERVAL_MS', 2_000, 100, 600_000);
   const crashAtRaw = str(env, 'TCC_FAULT_CRASH_AT');
   if (crashAtRaw !== undefined && !(CRASH_POINTS as readonly string[]).includes(crashAtRaw)) {
     throw new ConfigError('TCC_FAULT_CRASH_AT', `expected one of ${CRASH_POINTS.join(', ')}`);
@@ -196,6 +259,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     retentionIntervalMs,
     retentionBatch,
     metricsAddr,
+    metricsParticipants,
+    metricsMaxParticipants,
+    metricsCacheMs,
+    healthCheckIntervalMs,
+    tracing: loadTracingConfig(env, 'tcc-coordinator'),
     crashAt: crashAtRaw as CrashPoint | undefined,
   };
 }

@@ -1,4 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
+import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { contextFromTraceparent, traceparentFrom } from '../tracing/trace-context';
 import { loadTccProto } from '../protocol/tcc-proto';
 import type { ParticipantClient } from '../generated/tcc/v1/Participant';
 import type { BranchResponse__Output } from '../generated/tcc/v1/BranchResponse';
@@ -44,6 +46,9 @@ export interface ParticipantCallerOptions {
 
 const METHOD: Record<Phase, 'Try' | 'Confirm' | 'Cancel'> = { try: 'Try', confirm: 'Confirm', cancel: 'Cancel' };
 
+/** Looked up per use: a tracer kept from before the SDK was (re)registered would stay a no-op. */
+const tracer = () => trace.getTracer('tcc-coordinator');
+
 /**
  * Calls participants: one gRPC client per target, reused for every call
  * (a channel per call would pay a TCP+HTTP/2 handshake each time), and a
@@ -84,16 +89,39 @@ export class ParticipantCaller {
 
   call(req: ParticipantCall): Promise<CallResult> {
     const startedAt = this.now();
+    // A client span per call, child of the transaction's context; the participant continues from it.
+    const parent = contextFromTraceparent(req.traceparent);
+    const span = tracer().startSpan(
+      `tcc.v1.Participant/${METHOD[req.phase]}`,
+      {
+        kind: SpanKind.CLIENT,
+        attributes: {
+          'rpc.system': 'grpc',
+          'rpc.service': 'tcc.v1.Participant',
+          'rpc.method': METHOD[req.phase],
+          'tcc.gid': req.gid,
+          'tcc.branch_id': req.branchId,
+          'tcc.phase': req.phase,
+          'tcc.participant': req.target,
+          'tcc.transport': 'unary',
+        },
+      },
+      parent,
+    );
+    const traceparent = traceparentFrom(req.traceparent, trace.setSpan(parent, span));
     const md = new grpc.Metadata();
     md.set('tcc-gid', req.gid);
     md.set('tcc-branch-id', req.branchId);
     md.set('tcc-phase', req.phase);
-    if (req.traceparent) md.set('traceparent', req.traceparent);
+    if (traceparent) md.set('traceparent', traceparent);
     const client = this.clientFor(req.target);
     const message = { gid: req.gid, branch_id: req.branchId, action: req.action, payload: req.payload };
     return new Promise<CallResult>((resolve) => {
       const done = (err: grpc.ServiceError | null, res?: BranchResponse__Output) => {
         const durationMs = this.now() - startedAt;
+        span.setAttribute('rpc.grpc.status_code', err ? (err.code ?? grpc.status.UNKNOWN) : grpc.status.OK);
+        if (err) span.setStatus({ code: SpanStatusCode.ERROR, message: grpc.status[err.code] ?? 'UNKNOWN' });
+        span.end();
         if (!err) {
           resolve({ outcome: 'ok', grpcCode: 0, error: '', result: res?.result ?? Buffer.alloc(0), startedAt, durationMs });
           return;

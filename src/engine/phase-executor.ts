@@ -7,6 +7,7 @@ import type { CallResult, ParticipantCaller } from './participant-caller';
 import { retryDelayMs, type RetryPolicy } from './retry-policy';
 import type { TargetLimiter } from './target-limiter';
 import type { CoordinatorMetrics } from '../metrics/coordinator-metrics';
+import { startRecoveryRoundSpan } from '../tracing/recovery-span';
 import type { GroupCommitter } from '../store/group-committer';
 import type { PhaseTwoCallResult, StuckBranch, StuckThresholds, TransactionStore } from '../store/transaction-store';
 
@@ -85,7 +86,10 @@ export class PhaseExecutor {
     // Per-branch backoff: a branch whose retry time has not come waits for a later round.
     const due = branches.filter((b) => b.phaseTwo === 'PENDING' && (b.nextRetryAt === null || b.nextRetryAt <= startedAt));
     const log = this.o.logger.child({ gid: txn.gid });
-    const calls = await Promise.all(due.map((b) => this.call(b, phase, options)));
+    // A recovery round has no caller's trace: it gets a span of its own.
+    const span = options.recovery && !options.traceparent ? startRecoveryRoundSpan(txn.gid, phase) : undefined;
+    const callOptions = span ? { ...options, traceparent: span.traceparent } : options;
+    const calls = await Promise.all(due.map((b) => this.call(b, phase, callOptions))).finally(() => span?.end());
     this.crash('after-phase-two-calls');
     const now = this.o.clock.now();
     const logs: PhaseLogRecord[] = [];
@@ -98,6 +102,7 @@ export class PhaseExecutor {
       }
       const ok = c.outcome === 'ok';
       this.o.metrics.participantCalls.inc({ phase, outcome: ok ? 'ok' : 'failed' });
+      this.o.metrics.observeParticipantCall({ participant: b.participant, phase, outcome: c.outcome, durationMs: c.durationMs });
       logs.push({
         gid: b.gid,
         branchId: b.branchId,
@@ -127,7 +132,7 @@ export class PhaseExecutor {
     if (after) {
       if (isFinal(after.status)) {
         // Counted by whoever finished it: a ResolveBranch during this round already did.
-        if (finished) this.o.metrics.finished.inc({ status: after.status });
+        if (finished) this.o.metrics.observeFinished(after);
         log.debug({ status: after.status }, 'transaction finished');
       } else if (after.dueAt !== null) {
         this.o.onRetryScheduled?.(after.dueAt);

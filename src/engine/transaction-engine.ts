@@ -173,7 +173,7 @@ export class TransactionEngine {
   constructor(o: TransactionEngineOptions) {
     this.store = o.store;
     this.clock = o.clock ?? systemClock;
-    this.committer = new GroupCommitter(o.store);
+    this.committer = new GroupCommitter(o.store, { onBatch: (n, ms) => this.metrics.observeStoreBatch(n, ms) });
     this.caller = o.caller ?? new ParticipantCaller({ now: () => this.clock.now() });
     this.gids = new GidGenerator(() => this.clock.now());
     this.log = o.logger;
@@ -322,7 +322,7 @@ export class TransactionEngine {
     if (!res.resolved && res.why === 'not_in_phase_two') throw new TransactionNotInPhaseTwoError(gid, res.txn.status);
     if (res.resolved) {
       this.log.warn({ gid, branch_id: branchId, operator, status: res.txn.status }, 'branch resolved by operator');
-      if (isFinal(res.txn.status)) this.metrics.finished.inc({ status: res.txn.status });
+      if (isFinal(res.txn.status)) this.metrics.observeFinished(res.txn);
       this.notify(gid);
     }
     return this.get(gid);
@@ -417,6 +417,7 @@ export class TransactionEngine {
 
   private tryOutcomeCommand(b: BranchRecord, c: CallResult) {
     this.metrics.participantCalls.inc({ phase: 'try', outcome: c.outcome });
+    this.metrics.observeParticipantCall({ participant: b.participant, phase: 'try', outcome: c.outcome, durationMs: c.durationMs });
     if (c.outcome === 'unknown') {
       this.log.warn({ gid: b.gid, branch_id: b.branchId, grpc_code: c.grpcCode, err: c.error }, 'Try outcome unknown; branch will be cancelled');
     }
@@ -515,7 +516,7 @@ export class TransactionEngine {
       this.metrics.decisions.inc({ decision, cause });
       this.log.debug({ gid, status: res.txn.status, reason: res.txn.reason || undefined }, 'transaction decided');
       this.crash('after-decision');
-      if (isFinal(res.txn.status)) this.metrics.finished.inc({ status: res.txn.status });
+      if (isFinal(res.txn.status)) this.metrics.observeFinished(res.txn);
       else {
         // Not awaited: callers without `wait` get their answer as soon as the decision is durable.
         this.executor.run(res.txn, res.branches, { traceparent: opts.traceparent, recovery }).catch((err: unknown) => {

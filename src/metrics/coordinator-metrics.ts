@@ -1,8 +1,35 @@
-import { MetricsRegistry, type Counter, type Gauge } from './metrics-registry';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { InFlightStats } from '../store/transaction-store';
+import { ParticipantLabels } from './participant-labels';
+
+/** How a participant call ended, as labelled: the contract's reading of the gRPC status. */
+export type CallOutcomeLabel = 'ok' | 'refused' | 'unknown';
+
+/** Options of {@link createCoordinatorMetrics}. */
+export interface CoordinatorMetricsOptions {
+  /** Registry to register into. Default: a new one. */
+  registry?: Registry;
+  /** Also collect prom-client's default process metrics (CPU, memory, event loop, GC). Default false (the coordinator turns it on). */
+  defaultMetrics?: boolean;
+  /** Participant targets labelled by name; others are `other`. Default: none (the first `maxParticipants` seen). */
+  participantAllowlist?: readonly string[];
+  /** Without an allowlist, most targets labelled by name. Default 50. */
+  maxParticipants?: number;
+}
+
+/** One participant call to record. */
+export interface ParticipantCallObservation {
+  participant: string;
+  phase: 'try' | 'confirm' | 'cancel';
+  outcome: CallOutcomeLabel;
+  /** Default unary. */
+  transport?: 'unary' | 'stream';
+  durationMs: number;
+}
 
 /** The coordinator's operational metrics (served on TCC_METRICS_ADDR at /metrics). */
 export interface CoordinatorMetrics {
-  readonly registry: MetricsRegistry;
+  readonly registry: Registry;
   /** Decisions written, by decision (commit | rollback) and cause (client | deadline | operator). */
   readonly decisions: Counter<'decision' | 'cause'>;
   /** Transactions that reached CONFIRMED / CANCELLED. */
@@ -21,22 +48,153 @@ export interface CoordinatorMetrics {
   readonly retentionDeleted: Counter;
   /** Phase-two calls in flight from recovery, per process. */
   readonly recoveryInFlight: Gauge;
+  /** Participant call latency, by bounded participant, phase, outcome and transport. */
+  readonly participantCallDuration: Histogram<'participant' | 'phase' | 'outcome' | 'transport'>;
+  /** Begin → final status, by final status. */
+  readonly transactionDuration: Histogram<'status'>;
+  /** Time of one group-commit batch (one local database transaction). */
+  readonly storeBatchDuration: Histogram;
+  /** Commands in one group-commit batch. */
+  readonly storeBatchCommands: Histogram;
+  /** Records one participant call (latency histogram; the participant label bounded). */
+  observeParticipantCall(o: ParticipantCallObservation): void;
+  /** Records a transaction that reached a final status: counter and begin → end histogram. */
+  observeFinished(txn: { status: string; createdAt: number; updatedAt: number }): void;
+  /** Records one group-commit batch. */
+  observeStoreBatch(commands: number, durationMs: number): void;
+  /**
+   * Where the in-flight gauges read from (a cached, bounded query; see
+   * StatsCache). Until set the gauges show nothing.
+   */
+  useStatsSource(source: () => Promise<InFlightStats | undefined>, now: () => number): void;
 }
 
-export function createCoordinatorMetrics(registry = new MetricsRegistry()): CoordinatorMetrics {
+const SECONDS_FAST = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+const SECONDS_TXN = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600];
+const SECONDS_BATCH = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+const BATCH_SIZES = [1, 2, 4, 8, 16, 32, 64, 128, 256];
+const IN_FLIGHT_STATUSES = ['TRYING', 'CONFIRMING', 'CANCELLING'] as const;
+
+export function createCoordinatorMetrics(options: CoordinatorMetricsOptions = {}): CoordinatorMetrics {
+  const registry = options.registry ?? new Registry();
+  if (options.defaultMetrics) collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+  const participants = new ParticipantLabels({ allowlist: options.participantAllowlist, max: options.maxParticipants });
+  let stats: { source: () => Promise<InFlightStats | undefined>; now: () => number } | undefined;
+
+  const participantCallDuration = new Histogram({
+    name: 'tcc_participant_call_duration_seconds',
+    help: 'Calls to participants: latency by participant (bounded set, then "other"), phase, outcome and transport.',
+    labelNames: ['participant', 'phase', 'outcome', 'transport'] as const,
+    buckets: SECONDS_FAST,
+    registers,
+  });
+  const transactionDuration = new Histogram({
+    name: 'tcc_transaction_duration_seconds',
+    help: 'Transactions from Begin to their final status, by status.',
+    labelNames: ['status'] as const,
+    buckets: SECONDS_TXN,
+    registers,
+  });
+  const storeBatchDuration = new Histogram({
+    name: 'tcc_store_batch_duration_seconds',
+    help: 'Group-commit batches: time of one local database transaction.',
+    buckets: SECONDS_BATCH,
+    registers,
+  });
+  const storeBatchCommands = new Histogram({
+    name: 'tcc_store_batch_commands',
+    help: 'Group-commit batches: commands written in one local database transaction.',
+    buckets: BATCH_SIZES,
+    registers,
+  });
+  const finished = new Counter({ name: 'tcc_transactions_finished_total', help: 'Transactions that reached a final status.', labelNames: ['status'] as const, registers });
+
+  // The four gauges below read one cached query (prom-client collects them concurrently; the cache shares one load).
+  const read = async () => (stats ? await stats.source() : undefined);
+  new Gauge({
+    name: 'tcc_transactions_in_flight',
+    help: 'Unfinished transactions by status (whole database, all replicas; cached a few seconds).',
+    labelNames: ['status'] as const,
+    registers,
+    async collect() {
+      const current = await read();
+      if (!current) return;
+      for (const s of IN_FLIGHT_STATUSES) this.set({ status: s }, current.byStatus[s] ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'tcc_recovery_backlog',
+    help: 'Unfinished transactions waiting for recovery: due (deadline or retry time passed) and claimed (a worker holds them).',
+    labelNames: ['state'] as const,
+    registers,
+    async collect() {
+      const current = await read();
+      if (!current) return;
+      this.set({ state: 'due' }, current.due);
+      this.set({ state: 'claimed' }, current.claimed);
+    },
+  });
+  new Gauge({
+    name: 'tcc_transactions_stuck',
+    help: 'Transactions currently flagged stuck.',
+    registers,
+    async collect() {
+      const current = await read();
+      if (current) this.set(current.stuck);
+    },
+  });
+  new Gauge({
+    name: 'tcc_oldest_pending_seconds',
+    help: 'Age of the oldest unfinished transaction (0 when none).',
+    registers,
+    async collect() {
+      const current = await read();
+      if (!current || !stats) return;
+      this.set(current.oldestCreatedAt === null ? 0 : Math.max(0, (stats.now() - current.oldestCreatedAt) / 1000));
+    },
+  });
+
   return {
     registry,
-    decisions: registry.counter('tcc_decisions_total', 'Decisions written, by decision and cause.', ['decision', 'cause']),
-    finished: registry.counter('tcc_transactions_finished_total', 'Transactions that reached a final status.', ['status']),
-    participantCalls: registry.counter('tcc_participant_calls_total', 'Calls to participants by phase and outcome.', ['phase', 'outcome']),
-    callsDeferred: registry.counter(
-      'tcc_phase_two_calls_deferred_total',
-      'Phase-two calls put off to a later round because the participant recovery concurrency limit was full.',
-    ),
-    stuck: registry.counter('tcc_transactions_stuck_total', 'Transactions flagged stuck (phase two keeps failing).'),
-    alerts: registry.counter('tcc_alert_webhook_posts_total', 'Stuck alerts posted to the webhook, by result.', ['result']),
-    sweeps: registry.counter('tcc_recovery_sweeps_total', 'Recovery sweeps run, by result.', ['result']),
-    retentionDeleted: registry.counter('tcc_retention_deleted_total', 'Finished transactions deleted by retention.'),
-    recoveryInFlight: registry.gauge('tcc_recovery_calls_in_flight', 'Phase-two calls in flight from recovery in this process.'),
+    decisions: new Counter({ name: 'tcc_decisions_total', help: 'Decisions written, by decision and cause.', labelNames: ['decision', 'cause'] as const, registers }),
+    finished,
+    participantCalls: new Counter({
+      name: 'tcc_participant_calls_total',
+      help: 'Calls to participants by phase and outcome.',
+      labelNames: ['phase', 'outcome'] as const,
+      registers,
+    }),
+    callsDeferred: new Counter({
+      name: 'tcc_phase_two_calls_deferred_total',
+      help: 'Phase-two calls put off to a later round because the participant recovery concurrency limit was full.',
+      registers,
+    }),
+    stuck: new Counter({ name: 'tcc_transactions_stuck_total', help: 'Transactions flagged stuck (phase two keeps failing).', registers }),
+    alerts: new Counter({ name: 'tcc_alert_webhook_posts_total', help: 'Stuck alerts posted to the webhook, by result.', labelNames: ['result'] as const, registers }),
+    sweeps: new Counter({ name: 'tcc_recovery_sweeps_total', help: 'Recovery sweeps run, by result.', labelNames: ['result'] as const, registers }),
+    retentionDeleted: new Counter({ name: 'tcc_retention_deleted_total', help: 'Finished transactions deleted by retention.', registers }),
+    recoveryInFlight: new Gauge({ name: 'tcc_recovery_calls_in_flight', help: 'Phase-two calls in flight from recovery in this process.', registers }),
+    participantCallDuration,
+    transactionDuration,
+    storeBatchDuration,
+    storeBatchCommands,
+    observeParticipantCall(o) {
+      participantCallDuration.observe(
+        { participant: participants.label(o.participant), phase: o.phase, outcome: o.outcome, transport: o.transport ?? 'unary' },
+        Math.max(0, o.durationMs) / 1000,
+      );
+    },
+    observeFinished(txn) {
+      finished.inc({ status: txn.status });
+      transactionDuration.observe({ status: txn.status }, Math.max(0, txn.updatedAt - txn.createdAt) / 1000);
+    },
+    observeStoreBatch(commands, durationMs) {
+      storeBatchCommands.observe(commands);
+      storeBatchDuration.observe(Math.max(0, durationMs) / 1000);
+    },
+    useStatsSource(source, now) {
+      stats = { source, now };
+    },
   };
 }

@@ -1,6 +1,6 @@
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { MetricsRegistry } from './metrics-registry';
+import type { Registry } from 'prom-client';
 
 /** A running /metrics endpoint. */
 export interface MetricsServer {
@@ -11,19 +11,34 @@ export interface MetricsServer {
 
 /**
  * Serves `registry` in the Prometheus text format at GET /metrics on
- * `listen` (`host:port`). Anything else is 404; the endpoint carries no
- * transaction data, only counters.
+ * `listen` (`host:port`), and `routes` beside it. Anything else is 404;
+ * /metrics carries no transaction data, only aggregates.
  */
-export async function startMetricsServer(registry: MetricsRegistry, listen: string): Promise<MetricsServer> {
+export async function startMetricsServer(
+  registry: Registry,
+  listen: string,
+  /** More routes on the same port (the console); answers whether it handled the request. */
+  routes?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean,
+): Promise<MetricsServer> {
   const i = listen.lastIndexOf(':');
   const host = listen.slice(0, i).replace(/^\[(.*)\]$/, '$1');
   const port = Number(listen.slice(i + 1));
   const server = http.createServer((req, res) => {
     if (req.method === 'GET' && (req.url === '/metrics' || req.url?.startsWith('/metrics?'))) {
-      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
-      res.end(registry.render());
+      registry.metrics().then(
+        (text) => {
+          res.writeHead(200, { 'content-type': registry.contentType });
+          res.end(text);
+        },
+        () => {
+          // No detail to the scraper: it carries nothing it could act on.
+          res.writeHead(500, { 'content-type': 'text/plain' });
+          res.end('metrics unavailable\n');
+        },
+      );
       return;
     }
+    if (routes?.(req, res)) return;
     res.writeHead(404, { 'content-type': 'text/plain' });
     res.end('not found\n');
   });

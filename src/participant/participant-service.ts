@@ -10,6 +10,7 @@ import { UnknownActionError } from './errors';
 import { describeError, toParticipantFailure } from './participant-status';
 import { EMPTY_RESULT, encodeTryResult, type TryResultValue } from './try-result';
 import { deadlineMs, unaryOnce } from './unary-once';
+import { inHandlerSpan } from './handler-span';
 
 /**
  * The business side of one action (e.g. `debit`), run by the barrier inside
@@ -97,7 +98,7 @@ export function createParticipantHandlers<Tx>(options: ParticipantServiceOptions
 
   const handler = (phase: BranchPhase) =>
     unaryOnce<BranchRequest__Output, BranchResponse>(
-      async (call) => {
+      (call) => inHandlerSpan(phase, call, async () => {
         const branch = createBranchCall(phase, call.request, call.metadata, deadlineMs(call));
         const handlers = actions.get(branch.action);
         // Checked before the barrier: an unknown action must leave no barrier record behind.
@@ -112,7 +113,7 @@ export function createParticipantHandlers<Tx>(options: ParticipantServiceOptions
         });
         logger.debug({ ...logFields(phase, call.request), outcome: done.outcome }, 'branch call answered');
         return { result: done.outcome === 'applied' ? done.value : EMPTY_RESULT };
-      },
+      }),
       (err, call) => {
         const failure = toParticipantFailure(err, phase);
         logger[failure.level](

@@ -8,6 +8,7 @@ import type { BranchInput, FinishOptions, TransactionEngine, TransactionView } f
 import { toViewMessage } from './message-mapping';
 import { deadlineOf, traceparentOf, unary } from './unary-handler';
 import { InvalidArgumentError } from '../engine/errors';
+import { inTransactionSpan } from './transaction-span';
 
 function branchInput(spec: BranchSpec__Output | null, field: string): BranchInput {
   if (!spec) throw new InvalidArgumentError(field, 'is required');
@@ -22,11 +23,13 @@ function waitUntil(deadline: number | undefined): number | undefined {
 type FinishCall = grpc.ServerUnaryCall<FinishRequest__Output, Transaction>;
 
 async function finish(call: FinishCall, decide: (gid: string, opts: FinishOptions) => Promise<TransactionView>): Promise<Transaction> {
-  const view = await decide(call.request.gid, {
-    wait: call.request.wait,
-    waitUntil: waitUntil(deadlineOf(call)),
-    traceparent: traceparentOf(call),
-  });
+  const view = await inTransactionSpan(call.request.gid, () =>
+    decide(call.request.gid, {
+      wait: call.request.wait,
+      waitUntil: waitUntil(deadlineOf(call)),
+      traceparent: traceparentOf(call),
+    }),
+  );
   return toViewMessage(view);
 }
 
@@ -52,15 +55,17 @@ export function createCoordinatorHandlers(engine: TransactionEngine, logger: Log
     Execute: unary('Execute', logger, async (call) => {
       const r = call.request;
       return toViewMessage(
-        await engine.execute({
-          gid: r.gid,
-          timeoutMs: r.timeout_ms,
-          branches: r.branches.map((b, i) => branchInput(b, `branches[${i}]`)),
-          sequential: r.sequential,
-          wait: r.wait,
-          waitUntil: waitUntil(deadlineOf(call)),
-          traceparent: traceparentOf(call),
-        }),
+        await inTransactionSpan(r.gid, () =>
+          engine.execute({
+            gid: r.gid,
+            timeoutMs: r.timeout_ms,
+            branches: r.branches.map((b, i) => branchInput(b, `branches[${i}]`)),
+            sequential: r.sequential,
+            wait: r.wait,
+            waitUntil: waitUntil(deadlineOf(call)),
+            traceparent: traceparentOf(call),
+          }),
+        ),
       );
     }),
     GetTransaction: unary('GetTransaction', logger, async (call) => toViewMessage(await engine.get(call.request.gid))),

@@ -11,6 +11,8 @@ export interface GroupCommitterOptions {
   maxConcurrentBatches?: number;
   /** Times a batch is re-run after a deadlock or lock-wait timeout. Default 3. */
   deadlockRetries?: number;
+  /** Told each batch written (commands, ms), for metrics. Default: nothing. */
+  onBatch?: (commands: number, durationMs: number) => void;
 }
 
 interface Pending {
@@ -40,7 +42,7 @@ export class GroupCommitter {
 
   constructor(
     private readonly store: TransactionStore,
-    options: GroupCommitterOptions = {},
+    private readonly options: GroupCommitterOptions = {},
   ) {
     this.maxBatch = options.maxBatchCommands ?? 256;
     this.maxConcurrent = options.maxConcurrentBatches ?? (store.dialect === 'sqlite' ? 1 : 4);
@@ -88,7 +90,10 @@ export class GroupCommitter {
 
   private async write(batch: Pending[]): Promise<void> {
     try {
-      const results = await this.executeWithRetry(batch.flatMap((p) => p.commands));
+      const commands = batch.flatMap((p) => p.commands);
+      const started = performance.now();
+      const results = await this.executeWithRetry(commands);
+      this.options.onBatch?.(commands.length, performance.now() - started);
       let i = 0;
       for (const p of batch) {
         p.resolve(results.slice(i, i + p.commands.length));

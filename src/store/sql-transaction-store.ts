@@ -13,6 +13,7 @@ import type {
   DecideCommand,
   DecideResult,
   DueTransaction,
+  InFlightStats,
   ExpediteCommand,
   ExpediteResult,
   ListFilter,
@@ -531,6 +532,31 @@ export class SqlTransactionStore implements TransactionStore {
         .catch(() => undefined);
       await client.destroyRawConnection(other);
     }
+  }
+
+  async inFlightStats(now: number): Promise<InFlightStats> {
+    type StatsRow = { status: TransactionStatus; n: unknown; oldest: unknown; due: unknown; claimed: unknown; stuck: unknown };
+    const rows: StatsRow[] = await this.knex(TX)
+      .select('status')
+      .count({ n: '*' })
+      .min({ oldest: 'created_at' })
+      .select(
+        this.knex.raw('sum(case when due_at is not null and due_at <= ? then 1 else 0 end) as due', [now]),
+        this.knex.raw('sum(case when owner is not null and due_at > ? then 1 else 0 end) as claimed', [now]),
+        this.knex.raw('sum(case when stuck <> 0 then 1 else 0 end) as stuck'),
+      )
+      .whereIn('status', ['TRYING', 'CONFIRMING', 'CANCELLING'])
+      .groupBy('status');
+    const stats: InFlightStats = { byStatus: {}, due: 0, claimed: 0, stuck: 0, oldestCreatedAt: null };
+    for (const r of rows) {
+      stats.byStatus[r.status] = Number(r.n);
+      stats.due += Number(r.due ?? 0);
+      stats.claimed += Number(r.claimed ?? 0);
+      stats.stuck += Number(r.stuck ?? 0);
+      const oldest = r.oldest === null ? null : Number(r.oldest);
+      if (oldest !== null && (stats.oldestCreatedAt === null || oldest < stats.oldestCreatedAt)) stats.oldestCreatedAt = oldest;
+    }
+    return stats;
   }
 
   async ping(): Promise<void> {

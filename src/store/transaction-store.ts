@@ -205,6 +205,18 @@ export interface DueTransaction {
   dueAt: number;
 }
 
+/** Counts over the unfinished transactions (all replicas), for the metrics gauges. */
+export interface InFlightStats {
+  byStatus: Partial<Record<TransactionStatus, number>>;
+  /** Unfinished and due (deadline or retry time passed, nobody's claim running). */
+  due: number;
+  /** Decided and claimed by a worker whose lease has not run out. */
+  claimed: number;
+  stuck: number;
+  /** created_at of the oldest unfinished transaction; null when none. */
+  oldestCreatedAt: number | null;
+}
+
 /**
  * Durable state of transactions, branches and tcc_logs. Writes go through
  * `execute`, which applies a batch of commands in ONE local database
@@ -227,6 +239,11 @@ export interface TransactionStore {
    * transaction; answers how many transactions it deleted.
    */
   purgeFinished(before: number, limit: number): Promise<number>;
+  /**
+   * Counts over unfinished transactions: one aggregate over the rows of the
+   * unfinished statuses (through the status index), never the finished ones.
+   */
+  inFlightStats(now: number): Promise<InFlightStats>;
   /** Answers when the database does. */
   ping(): Promise<void>;
   close(): Promise<void>;
