@@ -90,6 +90,7 @@ export async function startCoordinator(config: Config, options: StartCoordinator
     clock,
     metrics,
     crash: config.crashAt ? crashAt(config.crashAt) : undefined,
+    committer: { maxQueuedCommands: config.storeQueueMax },
     node: config.nodeId,
     limits: {
       defaultTimeoutMs: config.defaultTimeoutMs,

@@ -45,6 +45,8 @@ describe('config: loadConfig', function () {
       retentionIntervalMs: 600_000,
       retentionBatch: 500,
       metricsAddr: undefined,
+      storeQueueMax: 10_000,
+      dbStatementTimeoutMs: 30_000,
       crashAt: undefined,
     });
   });
@@ -83,6 +85,8 @@ describe('config: loadConfig', function () {
       TCC_RETENTION_INTERVAL_MS: '60000',
       TCC_RETENTION_BATCH: '100',
       TCC_METRICS_ADDR: '127.0.0.1:9464',
+      TCC_STORE_QUEUE_MAX: '500',
+      TCC_DB_STATEMENT_TIMEOUT_MS: '2500',
       TCC_FAULT_CRASH_AT: 'after-decision',
     });
     expect(c).to.deep.equal({
@@ -110,6 +114,8 @@ describe('config: loadConfig', function () {
       retentionIntervalMs: 60_000,
       retentionBatch: 100,
       metricsAddr: '127.0.0.1:9464',
+      storeQueueMax: 500,
+      dbStatementTimeoutMs: 2500,
       crashAt: 'after-decision',
     });
   });
@@ -170,6 +176,8 @@ describe('config: loadConfig', function () {
       ['TCC_RETENTION_INTERVAL_MS "10"', { TCC_RETENTION_INTERVAL_MS: '10' }, 'TCC_RETENTION_INTERVAL_MS'],
       ['TCC_RETENTION_BATCH "0"', { TCC_RETENTION_BATCH: '0' }, 'TCC_RETENTION_BATCH'],
       ['TCC_METRICS_ADDR "9464"', { TCC_METRICS_ADDR: '9464' }, 'TCC_METRICS_ADDR'],
+      ['TCC_STORE_QUEUE_MAX below TCC_MAX_BRANCHES + 1', { TCC_MAX_BRANCHES: '100', TCC_STORE_QUEUE_MAX: '100' }, 'TCC_STORE_QUEUE_MAX'],
+      ['TCC_DB_STATEMENT_TIMEOUT_MS "50"', { TCC_DB_STATEMENT_TIMEOUT_MS: '50' }, 'TCC_DB_STATEMENT_TIMEOUT_MS'],
       ['TCC_FAULT_CRASH_AT "somewhere"', { TCC_FAULT_CRASH_AT: 'somewhere' }, 'TCC_FAULT_CRASH_AT'],
     ];
     for (const [title, env, variable] of cases) {

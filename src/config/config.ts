@@ -53,6 +53,18 @@ export interface Config {
   retentionBatch: number;
   /** Where Prometheus metrics are served over HTTP at /metrics (TCC_METRICS_ADDR, `host:port`). Optional: off by default. */
   metricsAddr?: string;
+  /**
+   * Most store commands waiting for a group-commit batch before client calls
+   * are refused with RESOURCE_EXHAUSTED (TCC_STORE_QUEUE_MAX). Default 10 000;
+   * at least TCC_MAX_BRANCHES + 1 (an Execute's decision write).
+   */
+  storeQueueMax: number;
+  /**
+   * Longest one database call (a batch transaction or a read) may take before
+   * its connection is closed and the call fails (TCC_DB_STATEMENT_TIMEOUT_MS).
+   * Default 30 000.
+   */
+  dbStatementTimeoutMs: number;
   /** Testing only (TCC_FAULT_CRASH_AT): the process SIGKILLs itself at this protocol step. Never set in production. */
   crashAt?: CrashPoint;
 }
@@ -166,6 +178,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (metricsAddr !== undefined && !isListenAddress(metricsAddr)) {
     throw new ConfigError('TCC_METRICS_ADDR', `expected host:port, got "${metricsAddr}"`);
   }
+  const storeQueueMax = int(env, 'TCC_STORE_QUEUE_MAX', 10_000, maxBranches + 1, 10_000_000);
+  const dbStatementTimeoutMs = int(env, 'TCC_DB_STATEMENT_TIMEOUT_MS', 30_000, 100, 3_600_000);
   const crashAtRaw = str(env, 'TCC_FAULT_CRASH_AT');
   if (crashAtRaw !== undefined && !(CRASH_POINTS as readonly string[]).includes(crashAtRaw)) {
     throw new ConfigError('TCC_FAULT_CRASH_AT', `expected one of ${CRASH_POINTS.join(', ')}`);
@@ -196,6 +210,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     retentionIntervalMs,
     retentionBatch,
     metricsAddr,
+    storeQueueMax,
+    dbStatementTimeoutMs,
     crashAt: crashAtRaw as CrashPoint | undefined,
   };
 }

@@ -28,7 +28,7 @@ import { StuckReporter } from './stuck-reporter';
 import { TargetLimiter } from './target-limiter';
 import { validateAction, validateId, validateOperatorText, validatePayload, validateTarget, validateTimeout } from './validation';
 import { createCoordinatorMetrics, type CoordinatorMetrics } from '../metrics/coordinator-metrics';
-import { GroupCommitter } from '../store/group-committer';
+import { GroupCommitter, type GroupCommitterOptions, type SubmitOptions } from '../store/group-committer';
 import type { DecideResult, NewBranch, RegisterResult, StuckThresholds, TransactionStore } from '../store/transaction-store';
 
 /** Limits and timings of the engine (from Config; see src/config/config.ts for defaults). */
@@ -71,10 +71,17 @@ export interface TransactionEngineOptions {
   metrics?: CoordinatorMetrics;
   /** Fault injection for crash tests. Default: never crashes. */
   crash?: CrashHook;
+  /** Options of the group committer (queue bound, batch sizes). Default: its defaults. */
+  committer?: GroupCommitterOptions;
+}
+
+/** When the client's call gives up, epoch ms on this process's clock (the gRPC deadline); absent: no deadline. */
+export interface CallDeadline {
+  deadline?: number;
 }
 
 /** What an operator gives with Abort. */
-export interface AbortInput {
+export interface AbortInput extends CallDeadline {
   reason?: string;
   operator?: string;
   wait?: boolean;
@@ -82,7 +89,7 @@ export interface AbortInput {
 }
 
 /** What an operator gives with ResolveBranch: both required. */
-export interface ResolveInput {
+export interface ResolveInput extends CallDeadline {
   reason: string;
   operator: string;
 }
@@ -123,7 +130,7 @@ export interface TransactionView {
   logs: PhaseLogRecord[];
 }
 
-export interface FinishOptions {
+export interface FinishOptions extends CallDeadline {
   /** Answer only once phase two has finished, or at `waitUntil`. */
   wait?: boolean;
   /** Epoch ms; default now + maxWaitMs. */
@@ -131,7 +138,7 @@ export interface FinishOptions {
   traceparent?: string;
 }
 
-export interface ExecuteInput {
+export interface ExecuteInput extends CallDeadline {
   gid?: string;
   timeoutMs?: number;
   branches: BranchInput[];
@@ -139,6 +146,15 @@ export interface ExecuteInput {
   wait?: boolean;
   waitUntil?: number;
   traceparent?: string;
+}
+
+/**
+ * A client call's write: refused while the group-commit queue is full, and
+ * dropped unwritten when the call's deadline passes first. Recovery work
+ * (deadline rollbacks, phase two) is submitted without these and is never dropped.
+ */
+function clientWork(c: CallDeadline): SubmitOptions {
+  return { client: true, deadline: c.deadline };
 }
 
 const TRY_STATE_OF: Record<CallResult['outcome'], TryState> = { ok: 'SUCCEEDED', refused: 'REFUSED', unknown: 'UNKNOWN' };
@@ -172,7 +188,7 @@ export class TransactionEngine {
   constructor(o: TransactionEngineOptions) {
     this.store = o.store;
     this.clock = o.clock ?? systemClock;
-    this.committer = new GroupCommitter(o.store);
+    this.committer = new GroupCommitter(o.store, o.committer);
     this.caller = o.caller ?? new ParticipantCaller({ now: () => this.clock.now() });
     this.gids = new GidGenerator(() => this.clock.now());
     this.log = o.logger;
@@ -223,25 +239,25 @@ export class TransactionEngine {
     await this.executor.run(txn, undefined, { recovery: claim });
   }
 
-  async begin(input: { gid?: string; timeoutMs?: number }): Promise<TransactionRecord> {
+  async begin(input: { gid?: string; timeoutMs?: number } & CallDeadline): Promise<TransactionRecord> {
     const gid = input.gid ? validateId('gid', input.gid) : this.gids.next();
     const timeout = validateTimeout('timeout_ms', input.timeoutMs ?? 0, this.limits.defaultTimeoutMs, this.limits.maxTimeoutMs);
     const now = this.clock.now();
-    const [{ txn }] = await this.committer.submit([{ kind: 'create', gid, now, deadlineAt: now + timeout }] as const);
+    const [{ txn }] = await this.committer.submit([{ kind: 'create', gid, now, deadlineAt: now + timeout }] as const, clientWork(input));
     this.crash('after-begin');
     if (txn.status !== 'TRYING') throw new TransactionAlreadyExistsError(gid, txn.status);
     return txn;
   }
 
   /** Stores the branch, then calls its Try; answers the participant's result or a typed error. */
-  async tryBranch(input: { gid: string; branch: BranchInput; timeoutMs?: number; traceparent?: string }): Promise<{ branchId: string; result: Buffer }> {
+  async tryBranch(input: { gid: string; branch: BranchInput; timeoutMs?: number; traceparent?: string } & CallDeadline): Promise<{ branchId: string; result: Buffer }> {
     const gid = validateId('gid', input.gid);
     const branch = this.validateBranch('branch', input.branch, randomBytes(8).toString('hex'));
     const timeout = validateTimeout('timeout_ms', input.timeoutMs ?? 0, this.limits.branchTimeoutMs, this.limits.maxTimeoutMs);
     const now = this.clock.now();
     const [reg] = await this.committer.submit([
       { kind: 'register', gid, now, branches: [branch], maxBranches: this.limits.maxBranches },
-    ] as const);
+    ] as const, clientWork(input));
     if (!reg.ok) {
       switch (reg.why) {
         case 'not_found':
@@ -263,7 +279,7 @@ export class TransactionEngine {
     // A Try outliving the transaction is useless: its answer would come after the rollback.
     const callTimeout = Math.max(1, Math.min(timeout, reg.txn.deadlineAt - now));
     const call = await this.callTry(stored, callTimeout, input.traceparent);
-    await this.committer.submit([this.tryOutcomeCommand(stored, call)] as const);
+    await this.committer.submit([this.tryOutcomeCommand(stored, call)] as const, clientWork(input));
     this.crash('after-try');
     return this.tryAnswer(stored, call);
   }
@@ -293,7 +309,7 @@ export class TransactionEngine {
     const operator = input.operator ? validateOperatorText('operator', input.operator, 128) : '';
     const why = input.reason ? validateOperatorText('reason', input.reason, 512) : '';
     const reason = `aborted by operator${operator ? ` ${operator}` : ''}${why ? `: ${why}` : ''}`;
-    const opts: FinishOptions = { wait: input.wait, waitUntil: input.waitUntil };
+    const opts: FinishOptions = { wait: input.wait, waitUntil: input.waitUntil, deadline: input.deadline };
     const res = await this.decideAndFinish(gid, { decision: 'rollback', reason, cause: 'operator', operator }, opts);
     if (res.txn.status === 'CONFIRMING' || res.txn.status === 'CONFIRMED') {
       throw new TransactionCommittedError(gid, res.txn.status);
@@ -315,7 +331,7 @@ export class TransactionEngine {
     const now = this.clock.now();
     const [res] = await this.committer.submit([
       { kind: 'resolve', gid, branchId, reason, operator, now, node: this.node },
-    ] as const);
+    ] as const, clientWork(input));
     if (!res.found) throw new TransactionNotFoundError(gid);
     if (!res.resolved && res.why === 'no_branch') throw new BranchNotFoundError(gid, branchId);
     if (!res.resolved && res.why === 'not_in_phase_two') throw new TransactionNotInPhaseTwoError(gid, res.txn.status);
@@ -346,11 +362,11 @@ export class TransactionEngine {
     const now = this.clock.now();
     const deadlineAt = now + timeout;
     const create = { kind: 'create', gid, now, deadlineAt } as const;
-    const finish: FinishOptions = { wait: input.wait, waitUntil: input.waitUntil, traceparent: input.traceparent };
+    const finish: FinishOptions = { wait: input.wait, waitUntil: input.waitUntil, traceparent: input.traceparent, deadline: input.deadline };
     const max = this.limits.maxBranches;
 
     if (!input.sequential) {
-      const [, reg] = await this.committer.submit([create, { kind: 'register', gid, now, branches, maxBranches: max }] as const);
+      const [, reg] = await this.committer.submit([create, { kind: 'register', gid, now, branches, maxBranches: max }] as const, clientWork(input));
       if (!reg.ok) return this.executeRejected(gid, reg, finish);
       const callTimeout = Math.max(1, Math.min(this.limits.branchTimeoutMs, reg.txn.deadlineAt - now));
       // A retried Execute never asks a branch that refused again: the decision will roll back.
@@ -368,8 +384,8 @@ export class TransactionEngine {
       const t = this.clock.now();
       const register = { kind: 'register', gid, now: t, branches: [branches[i]], maxBranches: max } as const;
       let reg: RegisterResult;
-      if (i === 0) [, reg] = await this.committer.submit([create, register] as const);
-      else [, reg] = await this.committer.submit([pendingOutcome!, register] as const);
+      if (i === 0) [, reg] = await this.committer.submit([create, register] as const, clientWork(input));
+      else [, reg] = await this.committer.submit([pendingOutcome!, register] as const, clientWork(input));
       if (!reg.ok) return this.executeRejected(gid, reg, finish);
       const b = reg.branches[0];
       if (b.tryState !== 'REFUSED') this.crash('after-register');
@@ -454,10 +470,10 @@ export class TransactionEngine {
   ): Promise<TransactionView> {
     this.crash('after-try');
     const now = this.clock.now();
-    const results = await this.committer.submit([
-      ...outcomes,
-      { kind: 'decide', gid, decision: 'commit', reason: '', now, node: this.node, leaseUntil: now + this.leaseMs },
-    ]);
+    const results = await this.committer.submit(
+      [...outcomes, { kind: 'decide', gid, decision: 'commit', reason: '', now, node: this.node, leaseUntil: now + this.leaseMs }],
+      clientWork(finish),
+    );
     const decided = results[results.length - 1] as DecideResult;
     return this.answerExecute(gid, this.startPhaseTwo(gid, decided, finish, 'client'), finish);
   }
@@ -495,7 +511,7 @@ export class TransactionEngine {
     const now = this.clock.now();
     const [res] = await this.committer.submit([
       { kind: 'decide', gid, decision: d.decision, reason: d.reason, now, node: this.node, leaseUntil: now + this.leaseMs, operator: d.operator },
-    ] as const);
+    ] as const, d.cause === 'deadline' ? {} : clientWork(opts));
     // A deadline rollback is recovery work: its Cancels share the per-target limit, within the decision's claim.
     return this.startPhaseTwo(gid, res, opts, d.cause, d.cause === 'deadline' ? { claimedAt: now } : undefined);
   }

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import knexFactory, { type Knex } from 'knex';
+import { mysqlLimits, SQLITE_LIMITS, type StatementLimits } from './chunked-insert';
 import { coordinatorMigrationSource, MIGRATION_TABLE } from './migration-source';
 import { SqlTransactionStore } from './sql-transaction-store';
 import type { TransactionStore } from './transaction-store';
@@ -152,16 +153,24 @@ async function withNamedLock(knex: Knex, waitMs: number, fn: () => Promise<void>
   }
 }
 
+/** The server's max_allowed_packet: multi-row statements are sized to fit it. */
+async function maxAllowedPacket(knex: Knex): Promise<number> {
+  const [rows] = (await knex.raw('SELECT @@max_allowed_packet AS n')) as [{ n: number | string }[]];
+  return Number(rows[0].n);
+}
+
 /** Opens the store for `url` and, by default, migrates it. */
 export async function createTransactionStore(options: CreateStoreOptions): Promise<TransactionStore> {
   const { config, dialect } = knexConfigFor(options.url, options.poolSize);
   const knex = knexFactory(config);
+  let statementLimits: StatementLimits = SQLITE_LIMITS;
   try {
     await knex.raw('select 1');
+    if (dialect === 'mysql') statementLimits = mysqlLimits(await maxAllowedPacket(knex));
     if (options.migrate !== false) await migrateToLatest(knex, options.migrationLockWaitMs);
   } catch (err) {
     await knex.destroy();
     throw err;
   }
-  return new SqlTransactionStore(knex, dialect);
+  return new SqlTransactionStore(knex, dialect, { statementLimits });
 }

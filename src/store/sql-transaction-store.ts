@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import type { BranchRecord, PhaseLogRecord, TransactionRecord, TransactionStatus } from '../domain/model';
 import { isStuck, releaseDueAt } from '../domain/recovery-rules';
 import { finalStatusOf, nextTryState, planDecision } from '../domain/state-machine';
+import { chunkIds, insertChunked, MYSQL_DEFAULT_LIMITS, SQLITE_LIMITS, type StatementLimits } from './chunked-insert';
 import { logRow, toBranch, toLog, toTransaction, truncate, type BranchRow, type LogRow, type TransactionRow } from './row-mapping';
 import type {
   ClaimCommand,
@@ -31,6 +32,12 @@ const TX = 'tcc_transactions';
 const BR = 'tcc_branches';
 const LOGS = 'tcc_logs';
 
+/** Options of {@link SqlTransactionStore}. */
+export interface SqlTransactionStoreOptions {
+  /** Size bounds of one multi-row statement. Default {@link SQLITE_LIMITS} or {@link MYSQL_DEFAULT_LIMITS} by dialect. */
+  statementLimits?: StatementLimits;
+}
+
 /**
  * TransactionStore over knex, for SQLite and MySQL/MariaDB. Serialization:
  * every command that reads-then-writes a transaction first locks its row
@@ -40,18 +47,23 @@ const LOGS = 'tcc_logs';
  * conditional UPDATE, so a lost race changes nothing.
  */
 export class SqlTransactionStore implements TransactionStore {
+  private readonly limits: StatementLimits;
+
   constructor(
     private readonly knex: Knex,
     readonly dialect: 'sqlite' | 'mysql',
-  ) {}
+    options: SqlTransactionStoreOptions = {},
+  ) {
+    this.limits = options.statementLimits ?? (dialect === 'sqlite' ? SQLITE_LIMITS : MYSQL_DEFAULT_LIMITS);
+  }
 
   async execute<const T extends readonly StoreCommand[]>(commands: T): Promise<ResultsOf<T>> {
     return this.knex.transaction(async (trx) => {
       const logs: PhaseLogRecord[] = [];
       const results: unknown[] = [];
       for (const cmd of commands) results.push(await this.apply(trx, cmd, logs));
-      // One multi-row insert for the whole batch's log rows.
-      if (logs.length) await trx<LogRow>(LOGS).insert(logs.map(logRow));
+      // The whole batch's log rows in as few multi-row inserts as the backend allows.
+      if (logs.length) await insertChunked(trx, LOGS, logs.map(logRow), this.limits);
       return results as ResultsOf<T>;
     });
   }
@@ -173,11 +185,11 @@ export class SqlTransactionStore implements TransactionStore {
       });
     }
     if (existing.length + rows.length > c.maxBranches) return { ok: false, why: 'too_many', txn };
-    if (rows.length) await trx<BranchRow>(BR).insert(rows);
-    if (retried.length) {
+    if (rows.length) await insertChunked(trx, BR, rows, this.limits);
+    for (const ids of chunkIds(retried, this.limits)) {
       await trx<BranchRow>(BR)
         .where({ gid: c.gid })
-        .whereIn('branch_id', retried)
+        .whereIn('branch_id', ids)
         .update({ try_attempts: trx.raw('try_attempts + 1'), updated_at: c.now });
     }
     if (rows.length || retried.length) await trx<TransactionRow>(TX).where({ gid: c.gid }).update({ updated_at: c.now });
@@ -224,8 +236,8 @@ export class SqlTransactionStore implements TransactionStore {
     }
     for (const state of ['PENDING', 'SKIPPED'] as const) {
       const ids = branches.filter((b) => plan.branchPhaseTwo.get(b.branchId) === state).map((b) => b.branchId);
-      if (ids.length) {
-        await trx<BranchRow>(BR).where({ gid: c.gid }).whereIn('branch_id', ids).update({ phase_two: state, updated_at: c.now });
+      for (const part of chunkIds(ids, this.limits)) {
+        await trx<BranchRow>(BR).where({ gid: c.gid }).whereIn('branch_id', part).update({ phase_two: state, updated_at: c.now });
       }
     }
     logs.push({
@@ -264,10 +276,10 @@ export class SqlTransactionStore implements TransactionStore {
     if (!txn) return { txn: null };
     if (txn.status !== 'CONFIRMING' && txn.status !== 'CANCELLING') return { txn };
     const done = c.results.filter((r) => r.ok).map((r) => r.branchId);
-    if (done.length) {
+    for (const part of chunkIds(done, this.limits)) {
       await trx<BranchRow>(BR)
         .where({ gid: c.gid, phase_two: 'PENDING' })
-        .whereIn('branch_id', done)
+        .whereIn('branch_id', part)
         .update({ phase_two: 'DONE', attempts: trx.raw('attempts + 1'), next_retry_at: null, last_error: '', updated_at: c.now });
     }
     for (const r of c.results.filter((x) => !x.ok)) {
@@ -430,9 +442,13 @@ export class SqlTransactionStore implements TransactionStore {
     const gids = rows.map((r) => r.gid);
     return this.knex.transaction(async (trx) => {
       // Children first, then the transaction rows, re-checked: nothing that is not finished goes.
-      await trx(LOGS).whereIn('gid', gids).delete();
-      await trx(BR).whereIn('gid', gids).delete();
-      return Number(await trx<TransactionRow>(TX).whereIn('gid', gids).whereIn('status', ['CONFIRMED', 'CANCELLED']).delete());
+      let deleted = 0;
+      for (const part of chunkIds(gids, this.limits)) {
+        await trx(LOGS).whereIn('gid', part).delete();
+        await trx(BR).whereIn('gid', part).delete();
+        deleted += Number(await trx<TransactionRow>(TX).whereIn('gid', part).whereIn('status', ['CONFIRMED', 'CANCELLED']).delete());
+      }
+      return deleted;
     });
   }
 
