@@ -28,10 +28,9 @@ type GatedStore = TransactionStore & { close_(): void; open(): void };
 function gatedStore(inner: TransactionStore): GatedStore {
   let gate: Promise<void> = Promise.resolve();
   let release: () => void = () => undefined;
-  const base = Object.create(inner) as TransactionStore;
-  return Object.assign<TransactionStore, Partial<GatedStore>>(base, {
+  const gated = {
     dialect: inner.dialect,
-    async execute(commands: readonly StoreCommand[]) {
+    async execute(commands: readonly StoreCommand[]): Promise<unknown> {
       await gate;
       return inner.execute(commands);
     },
@@ -41,7 +40,10 @@ function gatedStore(inner: TransactionStore): GatedStore {
     open() {
       release();
     },
-  }) as GatedStore;
+  };
+  // Every other method (the reads) is the real store's.
+  Object.setPrototypeOf(gated, inner);
+  return gated as unknown as GatedStore;
 }
 
 describe('GroupCommitter (SQLite store)', function () {
