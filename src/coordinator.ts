@@ -78,7 +78,7 @@ async function closeRedis(redis: Redis): Promise<void> {
 export async function startCoordinator(config: Config, options: StartCoordinatorOptions = {}): Promise<RunningCoordinator> {
   const logger = options.logger ?? createLogger({ level: config.logLevel, node: config.nodeId });
   const clock = options.clock ?? systemClock;
-  const store = await createTransactionStore({ url: config.dbUrl });
+  const store = await createTransactionStore({ url: config.dbUrl, statementTimeoutMs: config.dbStatementTimeoutMs });
   const redis = config.redisUrl ? await connectRedis(config.redisUrl, logger) : undefined;
   const metrics = createCoordinatorMetrics();
   const lease = redis ? new RedisSingletonLease({ redis, node: config.nodeId, logger }) : alwaysHeld;

@@ -17,9 +17,11 @@ export interface CreateStoreOptions {
   migrationLockWaitMs?: number;
   /** MySQL connection pool size. Default 10. */
   poolSize?: number;
+  /** Longest one store call may take (TCC_DB_STATEMENT_TIMEOUT_MS), connection wait included. Default 30 000 ms. */
+  statementTimeoutMs?: number;
 }
 
-export function knexConfigFor(url: string, poolSize = 10): { config: Knex.Config; dialect: 'sqlite' | 'mysql' } {
+export function knexConfigFor(url: string, poolSize = 10, timeoutMs = 30_000): { config: Knex.Config; dialect: 'sqlite' | 'mysql' } {
   if (url.startsWith('sqlite:')) {
     const file = path.resolve(url.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, ''));
     fs.mkdirSync(path.dirname(file), { recursive: true });
@@ -29,6 +31,8 @@ export function knexConfigFor(url: string, poolSize = 10): { config: Knex.Config
         client: 'better-sqlite3',
         connection: { filename: file },
         useNullAsDefault: true,
+        // A call waiting for the one connection fails rather than waits forever.
+        acquireConnectionTimeout: timeoutMs,
         // One connection: SQLite has one writer anyway, and it keeps every
         // read-then-write in this process strictly serialized.
         pool: {
@@ -63,8 +67,12 @@ export function knexConfigFor(url: string, poolSize = 10): { config: Knex.Config
         charset: 'utf8mb4',
         supportBigNumbers: true,
         bigNumberStrings: false,
-        connectTimeout: 10_000,
+        connectTimeout: Math.min(10_000, timeoutMs),
+        // Probes an idle connection whose server went away without a word (half-open).
+        enableKeepAlive: true,
+        keepAliveInitialDelay: 10_000,
       },
+      acquireConnectionTimeout: timeoutMs,
       pool: {
         min: 0,
         max: poolSize,
@@ -161,7 +169,7 @@ async function maxAllowedPacket(knex: Knex): Promise<number> {
 
 /** Opens the store for `url` and, by default, migrates it. */
 export async function createTransactionStore(options: CreateStoreOptions): Promise<TransactionStore> {
-  const { config, dialect } = knexConfigFor(options.url, options.poolSize);
+  const { config, dialect } = knexConfigFor(options.url, options.poolSize, options.statementTimeoutMs);
   const knex = knexFactory(config);
   let statementLimits: StatementLimits = SQLITE_LIMITS;
   try {
@@ -172,5 +180,5 @@ export async function createTransactionStore(options: CreateStoreOptions): Promi
     await knex.destroy();
     throw err;
   }
-  return new SqlTransactionStore(knex, dialect, { statementLimits });
+  return new SqlTransactionStore(knex, dialect, { statementLimits, callTimeoutMs: options.statementTimeoutMs });
 }

@@ -3,6 +3,7 @@ import type { BranchRecord, PhaseLogRecord, TransactionRecord, TransactionStatus
 import { isStuck, releaseDueAt } from '../domain/recovery-rules';
 import { finalStatusOf, nextTryState, planDecision } from '../domain/state-machine';
 import { chunkIds, insertChunked, MYSQL_DEFAULT_LIMITS, SQLITE_LIMITS, type StatementLimits } from './chunked-insert';
+import { withTimedConnection } from './timed-connection';
 import { logRow, toBranch, toLog, toTransaction, truncate, type BranchRow, type LogRow, type TransactionRow } from './row-mapping';
 import type {
   ClaimCommand,
@@ -36,6 +37,8 @@ const LOGS = 'tcc_logs';
 export interface SqlTransactionStoreOptions {
   /** Size bounds of one multi-row statement. Default {@link SQLITE_LIMITS} or {@link MYSQL_DEFAULT_LIMITS} by dialect. */
   statementLimits?: StatementLimits;
+  /** Longest one call (a batch transaction, a read) may take, connection wait included; then its connection is closed. Default 30 000 ms. */
+  callTimeoutMs?: number;
 }
 
 /**
@@ -48,6 +51,7 @@ export interface SqlTransactionStoreOptions {
  */
 export class SqlTransactionStore implements TransactionStore {
   private readonly limits: StatementLimits;
+  private readonly timeoutMs: number;
 
   constructor(
     private readonly knex: Knex,
@@ -55,17 +59,23 @@ export class SqlTransactionStore implements TransactionStore {
     options: SqlTransactionStoreOptions = {},
   ) {
     this.limits = options.statementLimits ?? (dialect === 'sqlite' ? SQLITE_LIMITS : MYSQL_DEFAULT_LIMITS);
+    this.timeoutMs = options.callTimeoutMs ?? 30_000;
+  }
+
+  /** One read statement on a connection of its own, within the call timeout. */
+  private read<T>(q: Knex.QueryBuilder | Knex.Raw): Promise<T> {
+    return withTimedConnection(this.knex, this.timeoutMs, (conn) => Promise.resolve(q.connection(conn) as unknown as Promise<T>));
   }
 
   async execute<const T extends readonly StoreCommand[]>(commands: T): Promise<ResultsOf<T>> {
-    return this.knex.transaction(async (trx) => {
+    return withTimedConnection(this.knex, this.timeoutMs, (connection) => this.knex.transaction(async (trx) => {
       const logs: PhaseLogRecord[] = [];
       const results: unknown[] = [];
       for (const cmd of commands) results.push(await this.apply(trx, cmd, logs));
       // The whole batch's log rows in as few multi-row inserts as the backend allows.
       if (logs.length) await insertChunked(trx, LOGS, logs.map(logRow), this.limits);
       return results as ResultsOf<T>;
-    });
+    }, { connection }));
   }
 
   private apply(trx: Knex.Transaction, cmd: StoreCommand, logs: PhaseLogRecord[]): Promise<unknown> {
@@ -391,16 +401,17 @@ export class SqlTransactionStore implements TransactionStore {
   }
 
   async getTransaction(gid: string): Promise<TransactionRecord | null> {
-    const row = await this.knex<TransactionRow>(TX).where({ gid }).first();
+    const row = await this.read<TransactionRow | undefined>(this.knex<TransactionRow>(TX).where({ gid }).first());
     return row ? toTransaction(row) : null;
   }
 
-  getBranches(gid: string): Promise<BranchRecord[]> {
-    return this.branchesOf(this.knex, gid);
+  async getBranches(gid: string): Promise<BranchRecord[]> {
+    const rows = await this.read<BranchRow[]>(this.knex<BranchRow>(BR).where({ gid }).orderBy('seq'));
+    return rows.map(toBranch);
   }
 
   async getLogs(gid: string): Promise<PhaseLogRecord[]> {
-    const rows = await this.knex<LogRow>(LOGS).where({ gid }).orderBy('id');
+    const rows = await this.read<LogRow[]>(this.knex<LogRow>(LOGS).where({ gid }).orderBy('id'));
     return rows.map(toLog);
   }
 
@@ -416,7 +427,7 @@ export class SqlTransactionStore implements TransactionStore {
         void sub.select(this.knex.raw('1')).from(BR).whereRaw(`${BR}.gid = ${TX}.gid`).where(`${BR}.participant`, participant);
       });
     }
-    const rows = await q;
+    const rows = await this.read<TransactionRow[]>(q);
     return rows.map(toTransaction);
   }
 
@@ -428,19 +439,17 @@ export class SqlTransactionStore implements TransactionStore {
       .orderBy('due_at')
       .limit(limit);
     if (statuses) q.whereIn('status', statuses);
-    const rows = await q;
+    const rows = await this.read<TransactionRow[]>(q);
     return rows.map((r) => ({ gid: r.gid, status: r.status, dueAt: Number(r.due_at) }));
   }
 
   async purgeFinished(before: number, limit: number): Promise<number> {
-    const rows = await this.knex<TransactionRow>(TX)
-      .select('gid')
-      .whereIn('status', ['CONFIRMED', 'CANCELLED'])
-      .where('updated_at', '<', before)
-      .limit(limit);
+    const rows = await this.read<{ gid: string }[]>(
+      this.knex<TransactionRow>(TX).select('gid').whereIn('status', ['CONFIRMED', 'CANCELLED']).where('updated_at', '<', before).limit(limit),
+    );
     if (rows.length === 0) return 0;
     const gids = rows.map((r) => r.gid);
-    return this.knex.transaction(async (trx) => {
+    return withTimedConnection(this.knex, this.timeoutMs, (connection) => this.knex.transaction(async (trx) => {
       // Children first, then the transaction rows, re-checked: nothing that is not finished goes.
       let deleted = 0;
       for (const part of chunkIds(gids, this.limits)) {
@@ -449,11 +458,11 @@ export class SqlTransactionStore implements TransactionStore {
         deleted += Number(await trx<TransactionRow>(TX).whereIn('gid', part).whereIn('status', ['CONFIRMED', 'CANCELLED']).delete());
       }
       return deleted;
-    });
+    }, { connection }));
   }
 
   async ping(): Promise<void> {
-    await this.knex.raw('select 1');
+    await this.read(this.knex.raw('select 1'));
   }
 
   async close(): Promise<void> {
