@@ -77,14 +77,14 @@ describe('store calls on a MySQL server that stopped answering (own mariadbd, SI
     }
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tcc-mariadbd-'));
     const data = path.join(dir, 'data');
-    const inst = spawnSync(installDb!, ['--no-defaults', `--datadir=${data}`, '--user=root', '--skip-test-db', '--auth-root-authentication-method=normal'], {
+    const inst = spawnSync(installDb, ['--no-defaults', `--datadir=${data}`, '--user=root', '--skip-test-db', '--auth-root-authentication-method=normal'], {
       encoding: 'utf8',
       timeout: 120_000,
     });
     if (inst.status !== 0) throw new Error(`mariadb-install-db failed (${inst.status}): ${inst.stderr}`);
     port = await freePort();
     server = spawn(
-      mariadbd!,
+      mariadbd,
       [
         '--no-defaults',
         `--datadir=${data}`,
@@ -181,8 +181,8 @@ describe('store calls on SQLite while another process holds the write lock', fun
     try {
       other.exec('BEGIN IMMEDIATE');
       const t0 = Date.now();
-      const err = (await rejection(store.execute(create('blocked')))) as { code?: string };
-      expect(err.code === 'SQLITE_BUSY' || err instanceof StoreTimeoutError, String(err)).to.equal(true);
+      const err = (await rejection(store.execute(create('blocked')))) as Error & { code?: string };
+      expect(err.code === 'SQLITE_BUSY' || err instanceof StoreTimeoutError, err.message).to.equal(true);
       expect(Date.now() - t0).to.be.below(30_000);
       other.exec('ROLLBACK');
       await store.execute(create('free'));
