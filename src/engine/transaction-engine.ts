@@ -19,7 +19,7 @@ import { GidGenerator } from './gid';
 import type { BranchRecord, PhaseLogRecord, TransactionRecord, TryState } from '../domain/model';
 import { isFinal } from '../domain/model';
 import { ParticipantCaller, type CallResult } from './participant-caller';
-import { PhaseExecutor } from './phase-executor';
+import { PhaseExecutor, type RoundOptions } from './phase-executor';
 import { describeError } from '../log/describe-error';
 import type { RetryPolicy } from './retry-policy';
 import { claimLeaseMs } from '../domain/recovery-rules';
@@ -157,6 +157,11 @@ function clientWork(c: CallDeadline): SubmitOptions {
   return { client: true, deadline: c.deadline };
 }
 
+/** How often a `wait` caller reads the transaction while another process may be working it, ms. */
+const WAIT_POLL_MS = 250;
+/** How often it reads while this process runs the round (it is woken when the round ends): only a safety net, ms. */
+const WAIT_SAFETY_NET_MS = 10_000;
+
 const TRY_STATE_OF: Record<CallResult['outcome'], TryState> = { ok: 'SUCCEEDED', refused: 'REFUSED', unknown: 'UNKNOWN' };
 
 /**
@@ -175,7 +180,9 @@ export class TransactionEngine {
   private readonly limits: EngineLimits;
   private readonly node: string;
   private readonly executor: PhaseExecutor;
-  private readonly waiters = new Map<string, Set<() => void>>();
+  private readonly waiters = new Map<string, Set<(txn?: TransactionRecord) => void>>();
+  /** Phase-two rounds this process is running, by gid (how many callers joined each). */
+  private readonly localRounds = new Map<string, number>();
   /** How long the claim a decision takes on phase two lasts (claimLeaseMs). */
   readonly leaseMs: number;
   readonly committer: GroupCommitter;
@@ -212,7 +219,7 @@ export class TransactionEngine {
       metrics: this.metrics,
       crash: this.crash,
       onRetryScheduled: (at) => this.retryListener(at),
-      onRoundEnd: (txn) => this.notify(txn.gid),
+      onRoundEnd: (txn) => this.notify(txn.gid, txn),
       onStuck: (txn, branch) => this.stuckReporter.report(txn, branch),
     });
   }
@@ -236,7 +243,7 @@ export class TransactionEngine {
 
   /** Recovery: one phase-two round of a decided transaction claimed at `claimedAt`. */
   async runPhaseTwo(txn: TransactionRecord, claim: { claimedAt: number }): Promise<void> {
-    await this.executor.run(txn, undefined, { recovery: claim });
+    await this.runRound(txn, undefined, { recovery: claim });
   }
 
   async begin(input: { gid?: string; timeoutMs?: number } & CallDeadline): Promise<TransactionRecord> {
@@ -533,7 +540,7 @@ export class TransactionEngine {
       if (isFinal(res.txn.status)) this.metrics.finished.inc({ status: res.txn.status });
       else {
         // Not awaited: callers without `wait` get their answer as soon as the decision is durable.
-        this.executor.run(res.txn, res.branches, { traceparent: opts.traceparent, recovery }).catch((err: unknown) => {
+        this.runRound(res.txn, res.branches, { traceparent: opts.traceparent, recovery }).catch((err: unknown) => {
           this.log.error({ gid, err: describeError(err) }, 'phase two failed; recovery will retry');
           this.retryListener(res.txn.dueAt ?? Date.now() + this.limits.sweepIntervalMs);
         });
@@ -542,38 +549,70 @@ export class TransactionEngine {
     return { txn: res.txn, branches: res.branches, decidedNow: res.decided };
   }
 
-  /** The answer of Commit/Rollback/Execute: now, or once finished when `wait` is set. */
+  /** Runs (or joins) a phase-two round, noting that this process is running one for the gid while it lasts. */
+  private runRound(txn: TransactionRecord, branches: BranchRecord[] | undefined, options: RoundOptions): Promise<TransactionRecord | null> {
+    const gid = txn.gid;
+    this.localRounds.set(gid, (this.localRounds.get(gid) ?? 0) + 1);
+    const done = () => {
+      const n = (this.localRounds.get(gid) ?? 1) - 1;
+      if (n > 0) this.localRounds.set(gid, n);
+      else this.localRounds.delete(gid);
+    };
+    const round = this.executor.run(txn, branches, options);
+    round.then(
+      () => done(),
+      () => {
+        done();
+        // A round whose write failed never reaches onRoundEnd: waiting callers look at the database.
+        this.notify(gid);
+      },
+    );
+    return round;
+  }
+
+  /**
+   * The answer of Commit/Rollback/Execute: now, or once finished when `wait`
+   * is set. While this process runs the transaction's round, the caller is
+   * woken by the round's end (with the row it wrote) and reads nothing
+   * meanwhile; the database is polled only while another process may be
+   * working it, and as a slow safety net.
+   */
   private async settle(res: { txn: TransactionRecord; branches: BranchRecord[] }, opts: FinishOptions): Promise<TransactionView> {
     if (!opts.wait || isFinal(res.txn.status)) return { txn: res.txn, branches: res.branches, logs: [] };
     const until = opts.waitUntil ?? this.clock.now() + this.limits.maxWaitMs;
     const gid = res.txn.gid;
+    let txn = res.txn;
+    let roundEnded = false;
     for (;;) {
-      const txn = await this.store.getTransaction(gid);
-      if (!txn) throw new TransactionNotFoundError(gid);
-      if (isFinal(txn.status) || this.clock.now() >= until) {
-        return { txn, branches: await this.store.getBranches(gid), logs: [] };
-      }
-      await this.waitForRound(gid, Math.min(250, Math.max(1, until - this.clock.now())));
+      const left = until - this.clock.now();
+      if (isFinal(txn.status) || left <= 0) return { txn, branches: await this.store.getBranches(gid), logs: [] };
+      // Right after a round ended unfinished, its retry may be run anywhere: poll.
+      const interval = !roundEnded && this.localRounds.has(gid) ? WAIT_SAFETY_NET_MS : WAIT_POLL_MS;
+      const seen = await this.waitForRound(gid, Math.max(1, Math.min(interval, left)));
+      roundEnded = seen !== undefined;
+      const current = seen ?? (await this.store.getTransaction(gid));
+      if (!current) throw new TransactionNotFoundError(gid);
+      txn = current;
     }
   }
 
-  private waitForRound(gid: string, ms: number): Promise<void> {
+  /** Resolves with the row a local round wrote when it ends, or undefined after `ms` (or when told to look again). */
+  private waitForRound(gid: string, ms: number): Promise<TransactionRecord | undefined> {
     return new Promise((resolve) => {
       let set = this.waiters.get(gid);
       if (!set) this.waiters.set(gid, (set = new Set()));
-      const done = () => {
+      const done = (txn?: TransactionRecord) => {
         clearTimeout(timer);
         set.delete(done);
         if (set.size === 0) this.waiters.delete(gid);
-        resolve();
+        resolve(txn);
       };
-      // Polling covers rounds run by another replica.
       const timer = setTimeout(done, ms);
       set.add(done);
     });
   }
 
-  private notify(gid: string): void {
-    for (const w of [...(this.waiters.get(gid) ?? [])]) w();
+  private notify(gid: string, txn?: TransactionRecord): void {
+    for (const w of [...(this.waiters.get(gid) ?? [])]) w(txn);
   }
 }
