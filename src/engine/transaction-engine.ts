@@ -128,7 +128,15 @@ export interface TransactionView {
   txn: TransactionRecord;
   branches: BranchRecord[];
   logs: PhaseLogRecord[];
+  /** Log rows left out of `logs` (GetTransaction shows at most {@link MAX_TIMELINE_ROWS}). */
+  logsOmitted?: number;
 }
+
+/**
+ * Most log rows GetTransaction answers with: ~1.3 KiB each at worst (a
+ * 1 KiB error), so the answer stays well under gRPC's 4 MiB.
+ */
+export const MAX_TIMELINE_ROWS = 2_000;
 
 export interface FinishOptions extends CallDeadline {
   /** Answer only once phase two has finished, or at `waitUntil`. */
@@ -408,8 +416,8 @@ export class TransactionEngine {
     const gid = validateId('gid', gidInput);
     const txn = await this.store.getTransaction(gid);
     if (!txn) throw new TransactionNotFoundError(gid);
-    const [branches, logs] = await Promise.all([this.store.getBranches(gid), this.store.getLogs(gid)]);
-    return { txn, branches, logs };
+    const [branches, timeline] = await Promise.all([this.store.getBranches(gid), this.store.getTimeline(gid, MAX_TIMELINE_ROWS)]);
+    return { txn, branches, logs: timeline.logs, logsOmitted: timeline.omitted };
   }
 
   // --- internals ---

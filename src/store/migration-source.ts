@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import * as coreSchema from '../../migrations/20261122000000_core_schema';
 import * as recoveryAndOperations from '../../migrations/20261201120000_recovery_and_operations';
+import * as timelineRepeats from '../../migrations/20261202140000_timeline_repeats';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -15,6 +16,7 @@ interface Migration {
 const MIGRATIONS: ReadonlyArray<readonly [string, Migration]> = [
   ['20261122000000_core_schema', coreSchema],
   ['20261201120000_recovery_and_operations', recoveryAndOperations],
+  ['20261202140000_timeline_repeats', timelineRepeats],
 ];
 
 export const coordinatorMigrationSource: Knex.MigrationSource<readonly [string, Migration]> = {

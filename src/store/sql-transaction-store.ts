@@ -39,6 +39,12 @@ export interface SqlTransactionStoreOptions {
   statementLimits?: StatementLimits;
   /** Longest one call (a batch transaction, a read) may take, connection wait included; then its connection is closed. Default 30 000 ms. */
   callTimeoutMs?: number;
+  /**
+   * Failed attempts of one branch in one phase that keep a log row each;
+   * later ones are folded into one counted row (tcc_logs.repeats), so a
+   * stuck transaction's timeline stays bounded. Default 5.
+   */
+  keptFailedAttempts?: number;
 }
 
 /**
@@ -52,6 +58,7 @@ export interface SqlTransactionStoreOptions {
 export class SqlTransactionStore implements TransactionStore {
   private readonly limits: StatementLimits;
   private readonly timeoutMs: number;
+  private readonly keptFailedAttempts: number;
 
   constructor(
     private readonly knex: Knex,
@@ -60,6 +67,7 @@ export class SqlTransactionStore implements TransactionStore {
   ) {
     this.limits = options.statementLimits ?? (dialect === 'sqlite' ? SQLITE_LIMITS : MYSQL_DEFAULT_LIMITS);
     this.timeoutMs = options.callTimeoutMs ?? 30_000;
+    this.keptFailedAttempts = options.keptFailedAttempts ?? 5;
   }
 
   /** One read statement on a connection of its own, within the call timeout. */
@@ -72,10 +80,39 @@ export class SqlTransactionStore implements TransactionStore {
       const logs: PhaseLogRecord[] = [];
       const results: unknown[] = [];
       for (const cmd of commands) results.push(await this.apply(trx, cmd, logs));
-      // The whole batch's log rows in as few multi-row inserts as the backend allows.
-      if (logs.length) await insertChunked(trx, LOGS, logs.map(logRow), this.limits);
+      // The whole batch's log rows in as few multi-row inserts as the backend allows;
+      // repeated failed attempts after that, folded into their counted row.
+      const folded = logs.filter((l) => this.folds(l));
+      const own = folded.length ? logs.filter((l) => !this.folds(l)) : logs;
+      if (own.length) await insertChunked(trx, LOGS, own.map(logRow), this.limits);
+      for (const l of folded) await this.foldLog(trx, l);
       return results as ResultsOf<T>;
     }, { connection }));
+  }
+
+  /** A failed call past the attempts that keep a row each. */
+  private folds(l: PhaseLogRecord): boolean {
+    return l.branchId !== '' && (l.phase === 'try' || l.phase === 'confirm' || l.phase === 'cancel') && l.outcome !== 'ok' && l.attempt > this.keptFailedAttempts;
+  }
+
+  /** Adds a failed attempt to the branch's counted row for the phase (shows the latest attempt), or starts that row. */
+  private async foldLog(trx: Knex.Transaction, l: PhaseLogRecord): Promise<void> {
+    const row = logRow(l);
+    const n = await trx<LogRow>(LOGS)
+      .where({ gid: l.gid, branch_id: l.branchId, phase: l.phase })
+      .where('attempt', '>', this.keptFailedAttempts)
+      .whereNot('outcome', 'ok')
+      .update({
+        repeats: trx.raw('repeats + 1'),
+        attempt: row.attempt,
+        outcome: row.outcome,
+        grpc_code: row.grpc_code,
+        error: row.error,
+        started_at: row.started_at,
+        duration_ms: row.duration_ms,
+        node: row.node,
+      } as Record<string, unknown>);
+    if (n === 0) await trx<LogRow>(LOGS).insert(row);
   }
 
   private apply(trx: Knex.Transaction, cmd: StoreCommand, logs: PhaseLogRecord[]): Promise<unknown> {
@@ -413,6 +450,21 @@ export class SqlTransactionStore implements TransactionStore {
   async getLogs(gid: string): Promise<PhaseLogRecord[]> {
     const rows = await this.read<LogRow[]>(this.knex<LogRow>(LOGS).where({ gid }).orderBy('id'));
     return rows.map(toLog);
+  }
+
+  async getTimeline(gid: string, maxRows: number): Promise<{ logs: PhaseLogRecord[]; omitted: number }> {
+    const counted = await this.read<{ n: number | string }[]>(this.knex<LogRow>(LOGS).where({ gid }).count({ n: '*' }));
+    const total = Number(counted[0]?.n ?? 0);
+    if (total <= maxRows) return { logs: await this.getLogs(gid), omitted: 0 };
+    const head = Math.ceil(maxRows / 2);
+    const [first, last] = await Promise.all([
+      this.read<LogRow[]>(this.knex<LogRow>(LOGS).where({ gid }).orderBy('id').limit(head)),
+      this.read<LogRow[]>(this.knex<LogRow>(LOGS).where({ gid }).orderBy('id', 'desc').limit(maxRows - head)),
+    ]);
+    const seen = new Set(first.map((r) => Number(r.id)));
+    const tail = last.filter((r) => !seen.has(Number(r.id))).reverse();
+    const logs = [...first, ...tail].map(toLog);
+    return { logs, omitted: Math.max(0, total - logs.length) };
   }
 
   async listTransactions(f: ListFilter): Promise<TransactionRecord[]> {
