@@ -7,6 +7,7 @@ import Database from 'better-sqlite3';
 import { expect } from 'chai';
 import * as mysql from 'mysql2/promise';
 import { createTransactionStore } from '../src/store/create-store';
+import { GroupCommitter } from '../src/store/group-committer';
 import { StoreTimeoutError } from '../src/store/store-errors';
 import type { TransactionStore } from '../src/store/transaction-store';
 
@@ -148,6 +149,15 @@ describe('store calls on a MySQL server that stopped answering (own mariadbd, SI
       // A call that needs a fresh connection (handshake never answered) is bounded too.
       const more = await Promise.all(Array.from({ length: 12 }, (_, i) => rejection(s.getTransaction(`x${i}`))));
       expect(more.every((e) => e instanceof StoreTimeoutError)).to.equal(true);
+      // A batch failing because the database is gone fails all its callers at once: no isolation writes, each waiting again.
+      const gc = new GroupCommitter(s);
+      const t1 = Date.now();
+      const batch = await Promise.all(Array.from({ length: 16 }, (_, i) => rejection(gc.submit(create(`gc${i}`)))));
+      // A connection attempt begun earlier may fail first (connect ETIMEDOUT): that too is the database, not a command.
+      const what = batch.map((e) => (e instanceof StoreTimeoutError ? 'timeout' : String((e as { code?: string }).code)));
+      expect(what.every((w) => w === 'timeout' || w === 'ETIMEDOUT'), what.join(',')).to.equal(true);
+      expect(gc.stats().fallbackWrites).to.equal(0);
+      expect(Date.now() - t1).to.be.below(2 * TIMEOUT_MS + 8_000);
     } finally {
       process.kill(server!.pid!, 'SIGCONT');
     }

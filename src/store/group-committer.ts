@@ -1,5 +1,5 @@
 import type { ResultsOf, StoreCommand, TransactionStore } from './transaction-store';
-import { StoreDeadlineExceededError, StoreQueueFullError } from './store-errors';
+import { StoreDeadlineExceededError, StoreQueueFullError, StoreTimeoutError } from './store-errors';
 
 /** Options of {@link GroupCommitter}. */
 export interface GroupCommitterOptions {
@@ -56,6 +56,20 @@ interface Pending {
 function isLockConflict(err: unknown): boolean {
   const e = err as { code?: string; errno?: number };
   return e?.code === 'ER_LOCK_DEADLOCK' || e?.code === 'ER_LOCK_WAIT_TIMEOUT' || e?.code === 'SQLITE_BUSY';
+}
+
+/**
+ * The database, not a command, failed: it did not answer in time or the
+ * connection broke. Every caller of the batch gets the error; isolating
+ * callers would only repeat the wait once per write.
+ */
+function isStoreFailure(err: unknown): boolean {
+  if (err instanceof StoreTimeoutError) return true;
+  const e = err as { code?: string; name?: string };
+  return (
+    e?.name === 'KnexTimeoutError' ||
+    /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|PROTOCOL_CONNECTION_LOST|ER_CON_COUNT_ERROR)$/.test(e?.code ?? '')
+  );
 }
 
 /**
@@ -160,8 +174,8 @@ export class GroupCommitter {
         i += p.commands.length;
       }
     } catch (err) {
-      if (batch.length === 1) {
-        batch[0].reject(err);
+      if (batch.length === 1 || isStoreFailure(err)) {
+        for (const p of batch) p.reject(err);
         return;
       }
       // One caller's bad command must not fail the others: bisect, one half
