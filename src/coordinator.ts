@@ -98,7 +98,7 @@ export async function startCoordinator(config: Config, options: StartCoordinator
   const clock = options.clock ?? systemClock;
   // First, so every span of this process is exported (off unless OTEL_* names an endpoint).
   const tracing = config.tracing ? startTracing(config.tracing) : undefined;
-  const store = await createTransactionStore({ url: config.dbUrl }).catch(async (err: unknown) => {
+  const store = await createTransactionStore({ url: config.dbUrl, statementTimeoutMs: config.dbStatementTimeoutMs }).catch(async (err: unknown) => {
     await tracing?.shutdown();
     throw err;
   });
@@ -123,6 +123,7 @@ export async function startCoordinator(config: Config, options: StartCoordinator
     clock,
     metrics,
     crash: config.crashAt ? crashAt(config.crashAt) : undefined,
+    committer: { maxQueuedCommands: config.storeQueueMax },
     node: config.nodeId,
     limits: {
       defaultTimeoutMs: config.defaultTimeoutMs,

@@ -50,6 +50,8 @@ describe('config: loadConfig', function () {
       metricsCacheMs: 5_000,
       healthCheckIntervalMs: 2_000,
       tracing: undefined,
+      storeQueueMax: 10_000,
+      dbStatementTimeoutMs: 30_000,
       crashAt: undefined,
     });
   });
@@ -103,6 +105,8 @@ describe('config: loadConfig', function () {
       TCC_METRICS_CACHE_MS: '1000',
       TCC_HEALTH_CHECK_INTERVAL_MS: '500',
       OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318/',
+      TCC_STORE_QUEUE_MAX: '500',
+      TCC_DB_STATEMENT_TIMEOUT_MS: '2500',
       TCC_FAULT_CRASH_AT: 'after-decision',
     });
     expect(c).to.deep.equal({
@@ -135,6 +139,8 @@ describe('config: loadConfig', function () {
       metricsCacheMs: 1_000,
       healthCheckIntervalMs: 500,
       tracing: { endpoint: 'http://127.0.0.1:4318/v1/traces', serviceName: 'tcc-coordinator' },
+      storeQueueMax: 500,
+      dbStatementTimeoutMs: 2500,
       crashAt: 'after-decision',
     });
   });
@@ -200,6 +206,8 @@ describe('config: loadConfig', function () {
       ['TCC_HEALTH_CHECK_INTERVAL_MS "10"', { TCC_HEALTH_CHECK_INTERVAL_MS: '10' }, 'TCC_HEALTH_CHECK_INTERVAL_MS'],
       ['OTEL_EXPORTER_OTLP_ENDPOINT "collector:4318"', { OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318' }, 'OTEL_EXPORTER_OTLP_ENDPOINT'],
       ['OTEL_TRACES_EXPORTER "jaeger"', { OTEL_TRACES_EXPORTER: 'jaeger' }, 'OTEL_TRACES_EXPORTER'],
+      ['TCC_STORE_QUEUE_MAX below TCC_MAX_BRANCHES + 1', { TCC_MAX_BRANCHES: '100', TCC_STORE_QUEUE_MAX: '100' }, 'TCC_STORE_QUEUE_MAX'],
+      ['TCC_DB_STATEMENT_TIMEOUT_MS "50"', { TCC_DB_STATEMENT_TIMEOUT_MS: '50' }, 'TCC_DB_STATEMENT_TIMEOUT_MS'],
       ['TCC_FAULT_CRASH_AT "somewhere"', { TCC_FAULT_CRASH_AT: 'somewhere' }, 'TCC_FAULT_CRASH_AT'],
     ];
     for (const [title, env, variable] of cases) {

@@ -83,6 +83,7 @@ function stubTransaction(gid: string, status: string): Transaction__Output {
     owner: '',
     branches: [],
     logs: [],
+    logs_omitted: 0,
   };
 }
 

@@ -26,6 +26,7 @@ export function formatTimeline(logs: readonly PhaseLogJson[]): string[] {
   const body = rows.map((l) => {
     const isCall = CALL_PHASES.has(l.phase);
     const detail: string[] = [];
+    if (l.repeats > 0) detail.push(`${l.repeats + 1} failed attempts, the latest shown`);
     if (l.operator) detail.push(`operator: ${oneLine(l.operator)}`);
     if (l.error) detail.push(`${isCall ? 'error' : 'reason'}: ${oneLine(l.error)}`);
     return [

@@ -35,6 +35,8 @@ export interface PhaseLogJson {
   duration_ms: number;
   node: string;
   operator: string;
+  /** Further failed attempts folded into this row (it shows the latest). */
+  repeats: number;
 }
 
 export interface TransactionJson {
@@ -93,6 +95,7 @@ export function toPhaseLogJson(l: PhaseLog__Output): PhaseLogJson {
     duration_ms: l.duration_ms,
     node: l.node,
     operator: l.operator,
+    repeats: l.repeats ?? 0,
   };
 }
 

@@ -74,6 +74,18 @@ export interface Config {
   healthCheckIntervalMs: number;
   /** OpenTelemetry tracing; off (undefined) unless an OTLP endpoint is set. See {@link loadTracingConfig}. */
   tracing?: TracingSettings;
+  /**
+   * Most store commands waiting for a group-commit batch before client calls
+   * are refused with RESOURCE_EXHAUSTED (TCC_STORE_QUEUE_MAX). Default 10 000;
+   * at least TCC_MAX_BRANCHES + 1 (an Execute's decision write).
+   */
+  storeQueueMax: number;
+  /**
+   * Longest one database call (a batch transaction or a read) may take before
+   * its connection is closed and the call fails (TCC_DB_STATEMENT_TIMEOUT_MS).
+   * Default 30 000.
+   */
+  dbStatementTimeoutMs: number;
   /** Testing only (TCC_FAULT_CRASH_AT): the process SIGKILLs itself at this protocol step. Never set in production. */
   crashAt?: CrashPoint;
 }
@@ -229,6 +241,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const metricsMaxParticipants = int(env, 'TCC_METRICS_MAX_PARTICIPANTS', 50, 1, 10_000);
   const metricsCacheMs = int(env, 'TCC_METRICS_CACHE_MS', 5_000, 0, 600_000);
   const healthCheckIntervalMs = int(env, 'TCC_HEALTH_CHECK_INTERVAL_MS', 2_000, 100, 600_000);
+  const storeQueueMax = int(env, 'TCC_STORE_QUEUE_MAX', 10_000, maxBranches + 1, 10_000_000);
+  const dbStatementTimeoutMs = int(env, 'TCC_DB_STATEMENT_TIMEOUT_MS', 30_000, 100, 3_600_000);
   const crashAtRaw = str(env, 'TCC_FAULT_CRASH_AT');
   if (crashAtRaw !== undefined && !(CRASH_POINTS as readonly string[]).includes(crashAtRaw)) {
     throw new ConfigError('TCC_FAULT_CRASH_AT', `expected one of ${CRASH_POINTS.join(', ')}`);
@@ -264,6 +278,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     metricsCacheMs,
     healthCheckIntervalMs,
     tracing: loadTracingConfig(env, 'tcc-coordinator'),
+    storeQueueMax,
+    dbStatementTimeoutMs,
     crashAt: crashAtRaw as CrashPoint | undefined,
   };
 }

@@ -74,6 +74,8 @@ export interface PhaseLogRecord {
   node: string;
   /** Who asked, for operator actions (Abort, ResolveBranch); empty otherwise. */
   operator?: string;
+  /** Further failed attempts folded into this row (the row shows the latest of them); 0 for a row of its own. */
+  repeats?: number;
 }
 
 export const FINAL_STATUSES: readonly TransactionStatus[] = ['CONFIRMED', 'CANCELLED'];

@@ -19,7 +19,7 @@ import { GidGenerator } from './gid';
 import type { BranchRecord, PhaseLogRecord, TransactionRecord, TryState } from '../domain/model';
 import { isFinal } from '../domain/model';
 import { ParticipantCaller, type CallResult } from './participant-caller';
-import { PhaseExecutor } from './phase-executor';
+import { PhaseExecutor, type RoundOptions } from './phase-executor';
 import { describeError } from '../log/describe-error';
 import type { RetryPolicy } from './retry-policy';
 import { claimLeaseMs } from '../domain/recovery-rules';
@@ -29,7 +29,7 @@ import { StuckReporter } from './stuck-reporter';
 import { TargetLimiter } from './target-limiter';
 import { validateAction, validateId, validateOperatorText, validatePayload, validateTarget, validateTimeout } from './validation';
 import { createCoordinatorMetrics, type CoordinatorMetrics } from '../metrics/coordinator-metrics';
-import { GroupCommitter } from '../store/group-committer';
+import { GroupCommitter, type GroupCommitterOptions, type SubmitOptions } from '../store/group-committer';
 import type { DecideResult, NewBranch, RegisterResult, StuckThresholds, TransactionStore } from '../store/transaction-store';
 
 /** Limits and timings of the engine (from Config; see src/config/config.ts for defaults). */
@@ -72,10 +72,17 @@ export interface TransactionEngineOptions {
   metrics?: CoordinatorMetrics;
   /** Fault injection for crash tests. Default: never crashes. */
   crash?: CrashHook;
+  /** Options of the group committer (queue bound, batch sizes). Default: its defaults. */
+  committer?: GroupCommitterOptions;
+}
+
+/** When the client's call gives up, epoch ms on this process's clock (the gRPC deadline); absent: no deadline. */
+export interface CallDeadline {
+  deadline?: number;
 }
 
 /** What an operator gives with Abort. */
-export interface AbortInput {
+export interface AbortInput extends CallDeadline {
   reason?: string;
   operator?: string;
   wait?: boolean;
@@ -83,7 +90,7 @@ export interface AbortInput {
 }
 
 /** What an operator gives with ResolveBranch: both required. */
-export interface ResolveInput {
+export interface ResolveInput extends CallDeadline {
   reason: string;
   operator: string;
 }
@@ -122,9 +129,17 @@ export interface TransactionView {
   txn: TransactionRecord;
   branches: BranchRecord[];
   logs: PhaseLogRecord[];
+  /** Log rows left out of `logs` (GetTransaction shows at most {@link MAX_TIMELINE_ROWS}). */
+  logsOmitted?: number;
 }
 
-export interface FinishOptions {
+/**
+ * Most log rows GetTransaction answers with: ~1.3 KiB each at worst (a
+ * 1 KiB error), so the answer stays well under gRPC's 4 MiB.
+ */
+export const MAX_TIMELINE_ROWS = 2_000;
+
+export interface FinishOptions extends CallDeadline {
   /** Answer only once phase two has finished, or at `waitUntil`. */
   wait?: boolean;
   /** Epoch ms; default now + maxWaitMs. */
@@ -132,7 +147,7 @@ export interface FinishOptions {
   traceparent?: string;
 }
 
-export interface ExecuteInput {
+export interface ExecuteInput extends CallDeadline {
   gid?: string;
   timeoutMs?: number;
   branches: BranchInput[];
@@ -141,6 +156,20 @@ export interface ExecuteInput {
   waitUntil?: number;
   traceparent?: string;
 }
+
+/**
+ * A client call's write: refused while the group-commit queue is full, and
+ * dropped unwritten when the call's deadline passes first. Recovery work
+ * (deadline rollbacks, phase two) is submitted without these and is never dropped.
+ */
+function clientWork(c: CallDeadline): SubmitOptions {
+  return { client: true, deadline: c.deadline };
+}
+
+/** How often a `wait` caller reads the transaction while another process may be working it, ms. */
+const WAIT_POLL_MS = 250;
+/** How often it reads while this process runs the round (it is woken when the round ends): only a safety net, ms. */
+const WAIT_SAFETY_NET_MS = 10_000;
 
 const TRY_STATE_OF: Record<CallResult['outcome'], TryState> = { ok: 'SUCCEEDED', refused: 'REFUSED', unknown: 'UNKNOWN' };
 
@@ -160,7 +189,9 @@ export class TransactionEngine {
   private readonly limits: EngineLimits;
   private readonly node: string;
   private readonly executor: PhaseExecutor;
-  private readonly waiters = new Map<string, Set<() => void>>();
+  private readonly waiters = new Map<string, Set<(txn?: TransactionRecord) => void>>();
+  /** Phase-two rounds this process is running, by gid (how many callers joined each). */
+  private readonly localRounds = new Map<string, number>();
   /** How long the claim a decision takes on phase two lasts (claimLeaseMs). */
   readonly leaseMs: number;
   readonly committer: GroupCommitter;
@@ -173,7 +204,7 @@ export class TransactionEngine {
   constructor(o: TransactionEngineOptions) {
     this.store = o.store;
     this.clock = o.clock ?? systemClock;
-    this.committer = new GroupCommitter(o.store, { onBatch: (n, ms) => this.metrics.observeStoreBatch(n, ms) });
+    this.committer = new GroupCommitter(o.store, { ...o.committer, onBatch: (n, ms) => this.metrics.observeStoreBatch(n, ms) });
     this.caller = o.caller ?? new ParticipantCaller({ now: () => this.clock.now() });
     this.gids = new GidGenerator(() => this.clock.now());
     this.log = o.logger;
@@ -197,7 +228,7 @@ export class TransactionEngine {
       metrics: this.metrics,
       crash: this.crash,
       onRetryScheduled: (at) => this.retryListener(at),
-      onRoundEnd: (txn) => this.notify(txn.gid),
+      onRoundEnd: (txn) => this.notify(txn.gid, txn),
       onStuck: (txn, branch) => this.stuckReporter.report(txn, branch),
     });
   }
@@ -221,28 +252,28 @@ export class TransactionEngine {
 
   /** Recovery: one phase-two round of a decided transaction claimed at `claimedAt`. */
   async runPhaseTwo(txn: TransactionRecord, claim: { claimedAt: number }): Promise<void> {
-    await this.executor.run(txn, undefined, { recovery: claim });
+    await this.runRound(txn, undefined, { recovery: claim });
   }
 
-  async begin(input: { gid?: string; timeoutMs?: number }): Promise<TransactionRecord> {
+  async begin(input: { gid?: string; timeoutMs?: number } & CallDeadline): Promise<TransactionRecord> {
     const gid = input.gid ? validateId('gid', input.gid) : this.gids.next();
     const timeout = validateTimeout('timeout_ms', input.timeoutMs ?? 0, this.limits.defaultTimeoutMs, this.limits.maxTimeoutMs);
     const now = this.clock.now();
-    const [{ txn }] = await this.committer.submit([{ kind: 'create', gid, now, deadlineAt: now + timeout }] as const);
+    const [{ txn }] = await this.committer.submit([{ kind: 'create', gid, now, deadlineAt: now + timeout }] as const, clientWork(input));
     this.crash('after-begin');
     if (txn.status !== 'TRYING') throw new TransactionAlreadyExistsError(gid, txn.status);
     return txn;
   }
 
   /** Stores the branch, then calls its Try; answers the participant's result or a typed error. */
-  async tryBranch(input: { gid: string; branch: BranchInput; timeoutMs?: number; traceparent?: string }): Promise<{ branchId: string; result: Buffer }> {
+  async tryBranch(input: { gid: string; branch: BranchInput; timeoutMs?: number; traceparent?: string } & CallDeadline): Promise<{ branchId: string; result: Buffer }> {
     const gid = validateId('gid', input.gid);
     const branch = this.validateBranch('branch', input.branch, randomBytes(8).toString('hex'));
     const timeout = validateTimeout('timeout_ms', input.timeoutMs ?? 0, this.limits.branchTimeoutMs, this.limits.maxTimeoutMs);
     const now = this.clock.now();
     const [reg] = await this.committer.submit([
       { kind: 'register', gid, now, branches: [branch], maxBranches: this.limits.maxBranches },
-    ] as const);
+    ] as const, clientWork(input));
     if (!reg.ok) {
       switch (reg.why) {
         case 'not_found':
@@ -264,7 +295,7 @@ export class TransactionEngine {
     // A Try outliving the transaction is useless: its answer would come after the rollback.
     const callTimeout = Math.max(1, Math.min(timeout, reg.txn.deadlineAt - now));
     const call = await this.callTry(stored, callTimeout, input.traceparent);
-    await this.committer.submit([this.tryOutcomeCommand(stored, call)] as const);
+    await this.committer.submit([this.tryOutcomeCommand(stored, call)] as const, clientWork(input));
     this.crash('after-try');
     return this.tryAnswer(stored, call);
   }
@@ -294,7 +325,7 @@ export class TransactionEngine {
     const operator = input.operator ? validateOperatorText('operator', input.operator, 128) : '';
     const why = input.reason ? validateOperatorText('reason', input.reason, 512) : '';
     const reason = `aborted by operator${operator ? ` ${operator}` : ''}${why ? `: ${why}` : ''}`;
-    const opts: FinishOptions = { wait: input.wait, waitUntil: input.waitUntil };
+    const opts: FinishOptions = { wait: input.wait, waitUntil: input.waitUntil, deadline: input.deadline };
     const res = await this.decideAndFinish(gid, { decision: 'rollback', reason, cause: 'operator', operator }, opts);
     if (res.txn.status === 'CONFIRMING' || res.txn.status === 'CONFIRMED') {
       throw new TransactionCommittedError(gid, res.txn.status);
@@ -316,7 +347,7 @@ export class TransactionEngine {
     const now = this.clock.now();
     const [res] = await this.committer.submit([
       { kind: 'resolve', gid, branchId, reason, operator, now, node: this.node },
-    ] as const);
+    ] as const, clientWork(input));
     if (!res.found) throw new TransactionNotFoundError(gid);
     if (!res.resolved && res.why === 'no_branch') throw new BranchNotFoundError(gid, branchId);
     if (!res.resolved && res.why === 'not_in_phase_two') throw new TransactionNotInPhaseTwoError(gid, res.txn.status);
@@ -347,11 +378,11 @@ export class TransactionEngine {
     const now = this.clock.now();
     const deadlineAt = now + timeout;
     const create = { kind: 'create', gid, now, deadlineAt } as const;
-    const finish: FinishOptions = { wait: input.wait, waitUntil: input.waitUntil, traceparent: input.traceparent };
+    const finish: FinishOptions = { wait: input.wait, waitUntil: input.waitUntil, traceparent: input.traceparent, deadline: input.deadline };
     const max = this.limits.maxBranches;
 
     if (!input.sequential) {
-      const [, reg] = await this.committer.submit([create, { kind: 'register', gid, now, branches, maxBranches: max }] as const);
+      const [, reg] = await this.committer.submit([create, { kind: 'register', gid, now, branches, maxBranches: max }] as const, clientWork(input));
       if (!reg.ok) return this.executeRejected(gid, reg, finish);
       const callTimeout = Math.max(1, Math.min(this.limits.branchTimeoutMs, reg.txn.deadlineAt - now));
       // A retried Execute never asks a branch that refused again: the decision will roll back.
@@ -369,8 +400,8 @@ export class TransactionEngine {
       const t = this.clock.now();
       const register = { kind: 'register', gid, now: t, branches: [branches[i]], maxBranches: max } as const;
       let reg: RegisterResult;
-      if (i === 0) [, reg] = await this.committer.submit([create, register] as const);
-      else [, reg] = await this.committer.submit([pendingOutcome!, register] as const);
+      if (i === 0) [, reg] = await this.committer.submit([create, register] as const, clientWork(input));
+      else [, reg] = await this.committer.submit([pendingOutcome!, register] as const, clientWork(input));
       if (!reg.ok) return this.executeRejected(gid, reg, finish);
       const b = reg.branches[0];
       if (b.tryState !== 'REFUSED') this.crash('after-register');
@@ -386,8 +417,8 @@ export class TransactionEngine {
     const gid = validateId('gid', gidInput);
     const txn = await this.store.getTransaction(gid);
     if (!txn) throw new TransactionNotFoundError(gid);
-    const [branches, logs] = await Promise.all([this.store.getBranches(gid), this.store.getLogs(gid)]);
-    return { txn, branches, logs };
+    const [branches, timeline] = await Promise.all([this.store.getBranches(gid), this.store.getTimeline(gid, MAX_TIMELINE_ROWS)]);
+    return { txn, branches, logs: timeline.logs, logsOmitted: timeline.omitted };
   }
 
   // --- internals ---
@@ -456,10 +487,10 @@ export class TransactionEngine {
   ): Promise<TransactionView> {
     this.crash('after-try');
     const now = this.clock.now();
-    const results = await this.committer.submit([
-      ...outcomes,
-      { kind: 'decide', gid, decision: 'commit', reason: '', now, node: this.node, leaseUntil: now + this.leaseMs },
-    ]);
+    const results = await this.committer.submit(
+      [...outcomes, { kind: 'decide', gid, decision: 'commit', reason: '', now, node: this.node, leaseUntil: now + this.leaseMs }],
+      clientWork(finish),
+    );
     const decided = results[results.length - 1] as DecideResult;
     return this.answerExecute(gid, this.startPhaseTwo(gid, decided, finish, 'client'), finish);
   }
@@ -497,7 +528,7 @@ export class TransactionEngine {
     const now = this.clock.now();
     const [res] = await this.committer.submit([
       { kind: 'decide', gid, decision: d.decision, reason: d.reason, now, node: this.node, leaseUntil: now + this.leaseMs, operator: d.operator },
-    ] as const);
+    ] as const, d.cause === 'deadline' ? {} : clientWork(opts));
     // A deadline rollback is recovery work: its Cancels share the per-target limit, within the decision's claim.
     return this.startPhaseTwo(gid, res, opts, d.cause, d.cause === 'deadline' ? { claimedAt: now } : undefined);
   }
@@ -519,7 +550,7 @@ export class TransactionEngine {
       if (isFinal(res.txn.status)) this.metrics.observeFinished(res.txn);
       else {
         // Not awaited: callers without `wait` get their answer as soon as the decision is durable.
-        this.executor.run(res.txn, res.branches, { traceparent: opts.traceparent, recovery }).catch((err: unknown) => {
+        this.runRound(res.txn, res.branches, { traceparent: opts.traceparent, recovery }).catch((err: unknown) => {
           this.log.error({ gid, err: describeError(err) }, 'phase two failed; recovery will retry');
           this.retryListener(res.txn.dueAt ?? Date.now() + this.limits.sweepIntervalMs);
         });
@@ -528,38 +559,70 @@ export class TransactionEngine {
     return { txn: res.txn, branches: res.branches, decidedNow: res.decided };
   }
 
-  /** The answer of Commit/Rollback/Execute: now, or once finished when `wait` is set. */
+  /** Runs (or joins) a phase-two round, noting that this process is running one for the gid while it lasts. */
+  private runRound(txn: TransactionRecord, branches: BranchRecord[] | undefined, options: RoundOptions): Promise<TransactionRecord | null> {
+    const gid = txn.gid;
+    this.localRounds.set(gid, (this.localRounds.get(gid) ?? 0) + 1);
+    const done = () => {
+      const n = (this.localRounds.get(gid) ?? 1) - 1;
+      if (n > 0) this.localRounds.set(gid, n);
+      else this.localRounds.delete(gid);
+    };
+    const round = this.executor.run(txn, branches, options);
+    round.then(
+      () => done(),
+      () => {
+        done();
+        // A round whose write failed never reaches onRoundEnd: waiting callers look at the database.
+        this.notify(gid);
+      },
+    );
+    return round;
+  }
+
+  /**
+   * The answer of Commit/Rollback/Execute: now, or once finished when `wait`
+   * is set. While this process runs the transaction's round, the caller is
+   * woken by the round's end (with the row it wrote) and reads nothing
+   * meanwhile; the database is polled only while another process may be
+   * working it, and as a slow safety net.
+   */
   private async settle(res: { txn: TransactionRecord; branches: BranchRecord[] }, opts: FinishOptions): Promise<TransactionView> {
     if (!opts.wait || isFinal(res.txn.status)) return { txn: res.txn, branches: res.branches, logs: [] };
     const until = opts.waitUntil ?? this.clock.now() + this.limits.maxWaitMs;
     const gid = res.txn.gid;
+    let txn = res.txn;
+    let roundEnded = false;
     for (;;) {
-      const txn = await this.store.getTransaction(gid);
-      if (!txn) throw new TransactionNotFoundError(gid);
-      if (isFinal(txn.status) || this.clock.now() >= until) {
-        return { txn, branches: await this.store.getBranches(gid), logs: [] };
-      }
-      await this.waitForRound(gid, Math.min(250, Math.max(1, until - this.clock.now())));
+      const left = until - this.clock.now();
+      if (isFinal(txn.status) || left <= 0) return { txn, branches: await this.store.getBranches(gid), logs: [] };
+      // Right after a round ended unfinished, its retry may be run anywhere: poll.
+      const interval = !roundEnded && this.localRounds.has(gid) ? WAIT_SAFETY_NET_MS : WAIT_POLL_MS;
+      const seen = await this.waitForRound(gid, Math.max(1, Math.min(interval, left)));
+      roundEnded = seen !== undefined;
+      const current = seen ?? (await this.store.getTransaction(gid));
+      if (!current) throw new TransactionNotFoundError(gid);
+      txn = current;
     }
   }
 
-  private waitForRound(gid: string, ms: number): Promise<void> {
+  /** Resolves with the row a local round wrote when it ends, or undefined after `ms` (or when told to look again). */
+  private waitForRound(gid: string, ms: number): Promise<TransactionRecord | undefined> {
     return new Promise((resolve) => {
       let set = this.waiters.get(gid);
       if (!set) this.waiters.set(gid, (set = new Set()));
-      const done = () => {
+      const done = (txn?: TransactionRecord) => {
         clearTimeout(timer);
         set.delete(done);
         if (set.size === 0) this.waiters.delete(gid);
-        resolve();
+        resolve(txn);
       };
-      // Polling covers rounds run by another replica.
       const timer = setTimeout(done, ms);
       set.add(done);
     });
   }
 
-  private notify(gid: string): void {
-    for (const w of [...(this.waiters.get(gid) ?? [])]) w();
+  private notify(gid: string, txn?: TransactionRecord): void {
+    for (const w of [...(this.waiters.get(gid) ?? [])]) w(txn);
   }
 }

@@ -8,7 +8,7 @@ import { validateId, validateTarget } from '../engine/validation';
 import type { Clock } from '../domain/clock';
 import { createAdminAuthorizer } from './admin-auth';
 import { toTransactionMessage, toViewMessage } from './message-mapping';
-import { unary } from './unary-handler';
+import { deadlineOf, unary } from './unary-handler';
 
 const STATUSES: readonly TransactionStatus[] = ['TRYING', 'CONFIRMING', 'CONFIRMED', 'CANCELLING', 'CANCELLED'];
 const DEFAULT_PAGE = 50;
@@ -64,12 +64,12 @@ export function createAdminHandlers(engine: TransactionEngine, recovery: Recover
     Abort: unary('Abort', opts.logger, async (call) => {
       authorize(call.metadata);
       const r = call.request;
-      return toViewMessage(await engine.abort(r.gid, { reason: r.reason, operator: r.operator }));
+      return toViewMessage(await engine.abort(r.gid, { reason: r.reason, operator: r.operator, deadline: deadlineOf(call) }));
     }),
     ResolveBranch: unary('ResolveBranch', opts.logger, async (call) => {
       authorize(call.metadata);
       const r = call.request;
-      return toViewMessage(await engine.resolveBranch(r.gid, r.branch_id, { reason: r.reason, operator: r.operator }));
+      return toViewMessage(await engine.resolveBranch(r.gid, r.branch_id, { reason: r.reason, operator: r.operator, deadline: deadlineOf(call) }));
     }),
   };
 }

@@ -28,6 +28,7 @@ async function finish(call: FinishCall, decide: (gid: string, opts: FinishOption
       wait: call.request.wait,
       waitUntil: waitUntil(deadlineOf(call)),
       traceparent: traceparentOf(call),
+      deadline: deadlineOf(call),
     }),
   );
   return toViewMessage(view);
@@ -37,7 +38,7 @@ async function finish(call: FinishCall, decide: (gid: string, opts: FinishOption
 export function createCoordinatorHandlers(engine: TransactionEngine, logger: Logger): CoordinatorHandlers {
   return {
     Begin: unary('Begin', logger, async (call) => {
-      const txn = await engine.begin({ gid: call.request.gid, timeoutMs: call.request.timeout_ms });
+      const txn = await engine.begin({ gid: call.request.gid, timeoutMs: call.request.timeout_ms, deadline: deadlineOf(call) });
       return { gid: txn.gid, deadline_unix_ms: String(txn.deadlineAt) };
     }),
     Try: unary('Try', logger, async (call) => {
@@ -47,6 +48,7 @@ export function createCoordinatorHandlers(engine: TransactionEngine, logger: Log
         branch: branchInput(r.branch, 'branch'),
         timeoutMs: r.timeout_ms,
         traceparent: traceparentOf(call),
+        deadline: deadlineOf(call),
       });
       return { branch_id: res.branchId, result: res.result };
     }),
@@ -64,6 +66,7 @@ export function createCoordinatorHandlers(engine: TransactionEngine, logger: Log
             wait: r.wait,
             waitUntil: waitUntil(deadlineOf(call)),
             traceparent: traceparentOf(call),
+            deadline: deadlineOf(call),
           }),
         ),
       );

@@ -43,11 +43,12 @@ export function toLogMessage(l: PhaseLogRecord): PhaseLog {
     duration_ms: l.durationMs,
     node: l.node,
     operator: l.operator ?? '',
+    repeats: l.repeats ?? 0,
   };
 }
 
 /** next_retry_unix_ms is shown only for a decided, unfinished transaction (while TRYING due_at is the deadline). */
-export function toTransactionMessage(t: TransactionRecord, branches: BranchRecord[] = [], logs: PhaseLogRecord[] = []): Transaction {
+export function toTransactionMessage(t: TransactionRecord, branches: BranchRecord[] = [], logs: PhaseLogRecord[] = [], logsOmitted = 0): Transaction {
   const decided = t.status === 'CONFIRMING' || t.status === 'CANCELLING';
   return {
     gid: t.gid,
@@ -64,9 +65,10 @@ export function toTransactionMessage(t: TransactionRecord, branches: BranchRecor
     logs: logs.map(toLogMessage),
     decided_unix_ms: String(t.decidedAt ?? 0),
     owner: decided ? (t.owner ?? '') : '',
+    logs_omitted: logsOmitted,
   };
 }
 
 export function toViewMessage(v: TransactionView): Transaction {
-  return toTransactionMessage(v.txn, v.branches, v.logs);
+  return toTransactionMessage(v.txn, v.branches, v.logs, v.logsOmitted ?? 0);
 }

@@ -13,6 +13,7 @@ import {
   TransactionNotTryingError,
   TransactionRolledBackError,
 } from '../engine/errors';
+import { StoreDeadlineExceededError, StoreQueueFullError, StoreTimeoutError } from '../store/store-errors';
 import { UnauthenticatedError } from './admin-auth';
 
 export interface GrpcFailure {
@@ -36,6 +37,11 @@ const STATUS_BY_ERROR: ReadonlyArray<readonly [ErrorClass, status]> = [
   [TransactionRolledBackError, status.ABORTED],
   [BranchRefusedError, status.ABORTED],
   [StoreUnavailableError, status.UNAVAILABLE],
+  // Refused before anything was written: a definite "not done", unlike UNAVAILABLE (outcome unknown).
+  [StoreQueueFullError, status.RESOURCE_EXHAUSTED],
+  [StoreDeadlineExceededError, status.DEADLINE_EXCEEDED],
+  // The connection was closed mid-call: a COMMIT may have reached the server, so the outcome is unknown.
+  [StoreTimeoutError, status.UNAVAILABLE],
 ];
 
 /** Codes a participant call may end with that we pass on as they are. */

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import knexFactory, { type Knex } from 'knex';
+import { mysqlLimits, SQLITE_LIMITS, type StatementLimits } from './chunked-insert';
 import { coordinatorMigrationSource, MIGRATION_TABLE } from './migration-source';
 import { SqlTransactionStore } from './sql-transaction-store';
 import type { TransactionStore } from './transaction-store';
@@ -16,9 +17,11 @@ export interface CreateStoreOptions {
   migrationLockWaitMs?: number;
   /** MySQL connection pool size. Default 10. */
   poolSize?: number;
+  /** Longest one store call may take (TCC_DB_STATEMENT_TIMEOUT_MS), connection wait included. Default 30 000 ms. */
+  statementTimeoutMs?: number;
 }
 
-export function knexConfigFor(url: string, poolSize = 10): { config: Knex.Config; dialect: 'sqlite' | 'mysql' } {
+export function knexConfigFor(url: string, poolSize = 10, timeoutMs = 30_000): { config: Knex.Config; dialect: 'sqlite' | 'mysql' } {
   if (url.startsWith('sqlite:')) {
     const file = path.resolve(url.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, ''));
     fs.mkdirSync(path.dirname(file), { recursive: true });
@@ -28,6 +31,8 @@ export function knexConfigFor(url: string, poolSize = 10): { config: Knex.Config
         client: 'better-sqlite3',
         connection: { filename: file },
         useNullAsDefault: true,
+        // A call waiting for the one connection fails rather than waits forever.
+        acquireConnectionTimeout: timeoutMs,
         // One connection: SQLite has one writer anyway, and it keeps every
         // read-then-write in this process strictly serialized.
         pool: {
@@ -62,11 +67,15 @@ export function knexConfigFor(url: string, poolSize = 10): { config: Knex.Config
         charset: 'utf8mb4',
         supportBigNumbers: true,
         bigNumberStrings: false,
-        connectTimeout: 10_000,
+        connectTimeout: Math.min(10_000, timeoutMs),
+        // Probes an idle connection whose server went away without a word (half-open).
+        enableKeepAlive: true,
+        keepAliveInitialDelay: 10_000,
       },
       // No session settings: whoever needs an isolation level states it on
       // each transaction (SqlTransactionStore, the SQL barrier), where a pooler
       // or proxy cannot lose it between the pool and the statement.
+      acquireConnectionTimeout: timeoutMs,
       pool: { min: 0, max: poolSize },
     },
   };
@@ -147,14 +156,22 @@ async function withNamedLock(knex: Knex, waitMs: number, fn: () => Promise<void>
   }
 }
 
+/** The server's max_allowed_packet: multi-row statements are sized to fit it. */
+async function maxAllowedPacket(knex: Knex): Promise<number> {
+  const [rows] = (await knex.raw('SELECT @@max_allowed_packet AS n')) as [{ n: number | string }[]];
+  return Number(rows[0].n);
+}
+
 /** Opens the store for `url` and, by default, migrates it. */
 export async function createTransactionStore(options: CreateStoreOptions): Promise<TransactionStore> {
-  const { config, dialect } = knexConfigFor(options.url, options.poolSize);
+  const { config, dialect } = knexConfigFor(options.url, options.poolSize, options.statementTimeoutMs);
   const knex = knexFactory(config);
+  let statementLimits: StatementLimits = SQLITE_LIMITS;
   try {
     await knex.raw('select 1');
+    if (dialect === 'mysql') statementLimits = mysqlLimits(await maxAllowedPacket(knex));
     if (options.migrate !== false) await migrateToLatest(knex, options.migrationLockWaitMs);
-    const store = new SqlTransactionStore(knex, dialect);
+    const store = new SqlTransactionStore(knex, dialect, { statementLimits, callTimeoutMs: options.statementTimeoutMs });
     // Refuse to start rather than decide under another isolation level.
     await store.checkIsolation();
     return store;

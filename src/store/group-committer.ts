@@ -1,4 +1,5 @@
 import type { ResultsOf, StoreCommand, TransactionStore } from './transaction-store';
+import { StoreDeadlineExceededError, StoreQueueFullError, StoreTimeoutError } from './store-errors';
 
 /** Options of {@link GroupCommitter}. */
 export interface GroupCommitterOptions {
@@ -13,10 +14,43 @@ export interface GroupCommitterOptions {
   deadlockRetries?: number;
   /** Told each batch written (commands, ms), for metrics. Default: nothing. */
   onBatch?: (commands: number, durationMs: number) => void;
+  /**
+   * Most commands waiting for a batch before client work is refused at once
+   * ({@link StoreQueueFullError}). Default 10 000 (TCC_STORE_QUEUE_MAX). Work
+   * submitted without `client` (phase two, recovery) is never refused.
+   */
+  maxQueuedCommands?: number;
+  /** The clock callers' deadlines are on, epoch ms. Default `Date.now` (gRPC deadlines are this process's clock). */
+  now?: () => number;
+}
+
+/** How one caller's work is queued. */
+export interface SubmitOptions {
+  /**
+   * Epoch ms when the caller gives up. Work whose batch has not started by
+   * then is dropped, all of it, with {@link StoreDeadlineExceededError}.
+   * Default: none (never dropped).
+   */
+  deadline?: number;
+  /** Work of a client call: refused while the queue is full. Default false (phase-two and recovery writes always queue). */
+  client?: boolean;
+}
+
+/** Counters since the committer was made. */
+export interface GroupCommitterStats {
+  /** Batches started (one database transaction each, before any isolation writes). */
+  batches: number;
+  /** Extra writes made to isolate the failing caller of a failed batch. */
+  fallbackWrites: number;
+  /** Client submits refused because the queue was full. */
+  rejectedQueueFull: number;
+  /** Submits dropped because their deadline passed before their batch started. */
+  droppedExpired: number;
 }
 
 interface Pending {
   commands: readonly StoreCommand[];
+  deadline: number | undefined;
   resolve(results: unknown[]): void;
   reject(err: unknown): void;
 }
@@ -27,18 +61,38 @@ function isLockConflict(err: unknown): boolean {
 }
 
 /**
+ * The database, not a command, failed: it did not answer in time or the
+ * connection broke. Every caller of the batch gets the error; isolating
+ * callers would only repeat the wait once per write.
+ */
+function isStoreFailure(err: unknown): boolean {
+  if (err instanceof StoreTimeoutError) return true;
+  const e = err as { code?: string; name?: string };
+  return (
+    e?.name === 'KnexTimeoutError' ||
+    /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|PROTOCOL_CONNECTION_LOST|ER_CON_COUNT_ERROR)$/.test(e?.code ?? '')
+  );
+}
+
+/**
  * Group commit: engine calls that arrive while a batch is being written are
  * written together in the next one, so N concurrent transactions pay for one
  * local commit (one fsync) instead of N. Each caller's commands stay together
  * and in order; a caller's promise resolves only once its batch is durable.
+ * The queue is bounded for client work, and a caller whose deadline passed
+ * before its batch started is dropped rather than written for nobody.
  */
 export class GroupCommitter {
   private readonly queue: Pending[] = [];
+  private queuedCommands = 0;
   private inFlight = 0;
   private pumpScheduled = false;
   private readonly maxBatch: number;
   private readonly maxConcurrent: number;
   private readonly retries: number;
+  private readonly maxQueued: number;
+  private readonly now: () => number;
+  private readonly counters: GroupCommitterStats = { batches: 0, fallbackWrites: 0, rejectedQueueFull: 0, droppedExpired: 0 };
 
   constructor(
     private readonly store: TransactionStore,
@@ -47,11 +101,24 @@ export class GroupCommitter {
     this.maxBatch = options.maxBatchCommands ?? 256;
     this.maxConcurrent = options.maxConcurrentBatches ?? (store.dialect === 'sqlite' ? 1 : 4);
     this.retries = options.deadlockRetries ?? 3;
+    this.maxQueued = options.maxQueuedCommands ?? 10_000;
+    this.now = options.now ?? Date.now;
   }
 
-  submit<const T extends readonly StoreCommand[]>(commands: T): Promise<ResultsOf<T>> {
+  /** A copy of the counters. */
+  stats(): GroupCommitterStats {
+    return { ...this.counters };
+  }
+
+  submit<const T extends readonly StoreCommand[]>(commands: T, options: SubmitOptions = {}): Promise<ResultsOf<T>> {
+    // An empty queue takes any caller, so one large caller is never refused for good.
+    if (options.client && this.queuedCommands > 0 && this.queuedCommands + commands.length > this.maxQueued) {
+      this.counters.rejectedQueueFull++;
+      return Promise.reject(new StoreQueueFullError(this.maxQueued));
+    }
     return new Promise<ResultsOf<T>>((resolve, reject) => {
-      this.queue.push({ commands, resolve: resolve as (r: unknown[]) => void, reject });
+      this.queue.push({ commands, deadline: options.deadline, resolve: resolve as (r: unknown[]) => void, reject });
+      this.queuedCommands += commands.length;
       this.schedulePump();
     });
   }
@@ -77,15 +144,27 @@ export class GroupCommitter {
       let size = 0;
       while (this.queue.length && (batch.length === 0 || size + this.queue[0].commands.length <= this.maxBatch)) {
         const p = this.queue.shift()!;
+        this.queuedCommands -= p.commands.length;
+        if (this.expired(p)) continue;
         size += p.commands.length;
         batch.push(p);
       }
+      if (batch.length === 0) continue;
       this.inFlight++;
+      this.counters.batches++;
       void this.write(batch).finally(() => {
         this.inFlight--;
         this.schedulePump();
       });
     }
+  }
+
+  /** Rejects `p` when its caller's deadline has passed; nothing of it was written. */
+  private expired(p: Pending): boolean {
+    if (p.deadline === undefined || this.now() < p.deadline) return false;
+    this.counters.droppedExpired++;
+    p.reject(new StoreDeadlineExceededError());
+    return true;
   }
 
   private async write(batch: Pending[]): Promise<void> {
@@ -100,20 +179,25 @@ export class GroupCommitter {
         i += p.commands.length;
       }
     } catch (err) {
-      if (batch.length === 1) {
-        batch[0].reject(err);
+      if (batch.length === 1 || isStoreFailure(err)) {
+        for (const p of batch) p.reject(err);
         return;
       }
-      // One caller's bad command must not fail the others: write them one by one.
-      await Promise.all(
-        batch.map((p) =>
-          this.executeWithRetry(p.commands).then(
-            (r) => p.resolve(r),
-            (e: unknown) => p.reject(e),
-          ),
-        ),
-      );
+      // One caller's bad command must not fail the others: bisect, one half
+      // after the other, until the failing caller is alone. A few writes
+      // (about 2·log2 of the batch), never one transaction per caller at once.
+      const half = Math.ceil(batch.length / 2);
+      await this.isolate(batch.slice(0, half));
+      await this.isolate(batch.slice(half));
     }
+  }
+
+  private async isolate(part: Pending[]): Promise<void> {
+    // Callers who gave up meanwhile are dropped: the failed batch wrote nothing of theirs.
+    const live = part.filter((p) => !this.expired(p));
+    if (live.length === 0) return;
+    this.counters.fallbackWrites++;
+    await this.write(live);
   }
 
   private async executeWithRetry(commands: readonly StoreCommand[]): Promise<unknown[]> {

@@ -48,6 +48,7 @@ export interface LogRow {
   duration_ms: number;
   node: string;
   operator: string;
+  repeats: number;
 }
 
 const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v));
@@ -103,10 +104,11 @@ export function toLog(r: LogRow | Row): PhaseLogRecord {
     durationMs: num(r.duration_ms),
     node: (r.node as string) ?? '',
     operator: (r.operator as string) ?? '',
+    repeats: num(r.repeats ?? 0),
   };
 }
 
-export function logRow(l: PhaseLogRecord): Omit<LogRow, 'id'> {
+export function logRow(l: PhaseLogRecord): Omit<LogRow, 'id' | 'repeats'> {
   return {
     gid: l.gid,
     branch_id: l.branchId,

@@ -4,6 +4,8 @@ import type { BranchRecord, PhaseLogRecord, TransactionRecord, TransactionStatus
 import { isStuck, releaseDueAt } from '../domain/recovery-rules';
 import { finalStatusOf, nextTryState, planDecision } from '../domain/state-machine';
 import { IsolationLevelError } from './isolation-level-error';
+import { chunkIds, insertChunked, MYSQL_DEFAULT_LIMITS, SQLITE_LIMITS, type StatementLimits } from './chunked-insert';
+import { withTimedConnection } from './timed-connection';
 import { logRow, toBranch, toLog, toTransaction, truncate, type BranchRow, type LogRow, type TransactionRow } from './row-mapping';
 import type {
   ClaimCommand,
@@ -35,6 +37,20 @@ const BR = 'tcc_branches';
 const LOGS = 'tcc_logs';
 const PROBE = 'tcc_isolation_probe';
 
+/** Options of {@link SqlTransactionStore}. */
+export interface SqlTransactionStoreOptions {
+  /** Size bounds of one multi-row statement. Default {@link SQLITE_LIMITS} or {@link MYSQL_DEFAULT_LIMITS} by dialect. */
+  statementLimits?: StatementLimits;
+  /** Longest one call (a batch transaction, a read) may take, connection wait included; then its connection is closed. Default 30 000 ms. */
+  callTimeoutMs?: number;
+  /**
+   * Failed attempts of one branch in one phase that keep a log row each;
+   * later ones are folded into one counted row (tcc_logs.repeats), so a
+   * stuck transaction's timeline stays bounded. Default 5.
+   */
+  keptFailedAttempts?: number;
+}
+
 /**
  * TransactionStore over knex, for SQLite and MySQL/MariaDB. Serialization:
  * every command that reads-then-writes a transaction first locks its row
@@ -44,10 +60,24 @@ const PROBE = 'tcc_isolation_probe';
  * also a conditional UPDATE, so a lost race changes nothing.
  */
 export class SqlTransactionStore implements TransactionStore {
+  private readonly limits: StatementLimits;
+  private readonly timeoutMs: number;
+  private readonly keptFailedAttempts: number;
+
   constructor(
     private readonly knex: Knex,
     readonly dialect: 'sqlite' | 'mysql',
-  ) {}
+    options: SqlTransactionStoreOptions = {},
+  ) {
+    this.limits = options.statementLimits ?? (dialect === 'sqlite' ? SQLITE_LIMITS : MYSQL_DEFAULT_LIMITS);
+    this.timeoutMs = options.callTimeoutMs ?? 30_000;
+    this.keptFailedAttempts = options.keptFailedAttempts ?? 5;
+  }
+
+  /** One read statement on a connection of its own, within the call timeout. */
+  private read<T>(q: Knex.QueryBuilder | Knex.Raw): Promise<T> {
+    return withTimedConnection(this.knex, this.timeoutMs, (conn) => Promise.resolve(q.connection(conn) as unknown as Promise<T>));
+  }
 
   /**
    * Every store transaction goes through here. On MySQL it states READ
@@ -59,7 +89,12 @@ export class SqlTransactionStore implements TransactionStore {
    * SQLite has one writer and ignores levels (knex warns if given one).
    */
   private transaction<R>(fn: (trx: Knex.Transaction) => Promise<R>): Promise<R> {
-    return this.dialect === 'mysql' ? this.knex.transaction(fn, { isolationLevel: 'read committed' }) : this.knex.transaction(fn);
+    // On a connection of its own, within the call timeout (see withTimedConnection).
+    return withTimedConnection(this.knex, this.timeoutMs, (connection) =>
+      this.dialect === 'mysql'
+        ? this.knex.transaction(fn, { connection, isolationLevel: 'read committed' })
+        : this.knex.transaction(fn, { connection }),
+    );
   }
 
   async execute<const T extends readonly StoreCommand[]>(commands: T): Promise<ResultsOf<T>> {
@@ -67,10 +102,39 @@ export class SqlTransactionStore implements TransactionStore {
       const logs: PhaseLogRecord[] = [];
       const results: unknown[] = [];
       for (const cmd of commands) results.push(await this.apply(trx, cmd, logs));
-      // One multi-row insert for the whole batch's log rows.
-      if (logs.length) await trx<LogRow>(LOGS).insert(logs.map(logRow));
+      // The whole batch's log rows in as few multi-row inserts as the backend allows;
+      // repeated failed attempts after that, folded into their counted row.
+      const folded = logs.filter((l) => this.folds(l));
+      const own = folded.length ? logs.filter((l) => !this.folds(l)) : logs;
+      if (own.length) await insertChunked(trx, LOGS, own.map(logRow), this.limits);
+      for (const l of folded) await this.foldLog(trx, l);
       return results as ResultsOf<T>;
     });
+  }
+
+  /** A failed call past the attempts that keep a row each. */
+  private folds(l: PhaseLogRecord): boolean {
+    return l.branchId !== '' && (l.phase === 'try' || l.phase === 'confirm' || l.phase === 'cancel') && l.outcome !== 'ok' && l.attempt > this.keptFailedAttempts;
+  }
+
+  /** Adds a failed attempt to the branch's counted row for the phase (shows the latest attempt), or starts that row. */
+  private async foldLog(trx: Knex.Transaction, l: PhaseLogRecord): Promise<void> {
+    const row = logRow(l);
+    const n = await trx<LogRow>(LOGS)
+      .where({ gid: l.gid, branch_id: l.branchId, phase: l.phase })
+      .where('attempt', '>', this.keptFailedAttempts)
+      .whereNot('outcome', 'ok')
+      .update({
+        repeats: trx.raw('repeats + 1'),
+        attempt: row.attempt,
+        outcome: row.outcome,
+        grpc_code: row.grpc_code,
+        error: row.error,
+        started_at: row.started_at,
+        duration_ms: row.duration_ms,
+        node: row.node,
+      } as Record<string, unknown>);
+    if (n === 0) await trx<LogRow>(LOGS).insert(row);
   }
 
   private apply(trx: Knex.Transaction, cmd: StoreCommand, logs: PhaseLogRecord[]): Promise<unknown> {
@@ -200,11 +264,11 @@ export class SqlTransactionStore implements TransactionStore {
       });
     }
     if (stored + rows.length > c.maxBranches) return { ok: false, why: 'too_many', txn };
-    if (rows.length) await trx<BranchRow>(BR).insert(rows);
-    if (retried.length) {
+    if (rows.length) await insertChunked(trx, BR, rows, this.limits);
+    for (const ids of chunkIds(retried, this.limits)) {
       await trx<BranchRow>(BR)
         .where({ gid: c.gid })
-        .whereIn('branch_id', retried)
+        .whereIn('branch_id', ids)
         .update({ try_attempts: trx.raw('try_attempts + 1'), updated_at: c.now });
     }
     if (rows.length || retried.length) await trx<TransactionRow>(TX).where({ gid: c.gid }).update({ updated_at: c.now });
@@ -251,8 +315,8 @@ export class SqlTransactionStore implements TransactionStore {
     }
     for (const state of ['PENDING', 'SKIPPED'] as const) {
       const ids = branches.filter((b) => plan.branchPhaseTwo.get(b.branchId) === state).map((b) => b.branchId);
-      if (ids.length) {
-        await trx<BranchRow>(BR).where({ gid: c.gid }).whereIn('branch_id', ids).update({ phase_two: state, updated_at: c.now });
+      for (const part of chunkIds(ids, this.limits)) {
+        await trx<BranchRow>(BR).where({ gid: c.gid }).whereIn('branch_id', part).update({ phase_two: state, updated_at: c.now });
       }
     }
     logs.push({
@@ -291,10 +355,10 @@ export class SqlTransactionStore implements TransactionStore {
     if (!txn) return { txn: null };
     if (txn.status !== 'CONFIRMING' && txn.status !== 'CANCELLING') return { txn };
     const done = c.results.filter((r) => r.ok).map((r) => r.branchId);
-    if (done.length) {
+    for (const part of chunkIds(done, this.limits)) {
       await trx<BranchRow>(BR)
         .where({ gid: c.gid, phase_two: 'PENDING' })
-        .whereIn('branch_id', done)
+        .whereIn('branch_id', part)
         .update({ phase_two: 'DONE', attempts: trx.raw('attempts + 1'), next_retry_at: null, last_error: '', updated_at: c.now });
     }
     for (const r of c.results.filter((x) => !x.ok)) {
@@ -406,17 +470,33 @@ export class SqlTransactionStore implements TransactionStore {
   }
 
   async getTransaction(gid: string): Promise<TransactionRecord | null> {
-    const row = await this.knex<TransactionRow>(TX).where({ gid }).first();
+    const row = await this.read<TransactionRow | undefined>(this.knex<TransactionRow>(TX).where({ gid }).first());
     return row ? toTransaction(row) : null;
   }
 
-  getBranches(gid: string): Promise<BranchRecord[]> {
-    return this.branchesOf(this.knex, gid);
+  async getBranches(gid: string): Promise<BranchRecord[]> {
+    const rows = await this.read<BranchRow[]>(this.knex<BranchRow>(BR).where({ gid }).orderBy('seq'));
+    return rows.map(toBranch);
   }
 
   async getLogs(gid: string): Promise<PhaseLogRecord[]> {
-    const rows = await this.knex<LogRow>(LOGS).where({ gid }).orderBy('id');
+    const rows = await this.read<LogRow[]>(this.knex<LogRow>(LOGS).where({ gid }).orderBy('id'));
     return rows.map(toLog);
+  }
+
+  async getTimeline(gid: string, maxRows: number): Promise<{ logs: PhaseLogRecord[]; omitted: number }> {
+    const counted = await this.read<{ n: number | string }[]>(this.knex<LogRow>(LOGS).where({ gid }).count({ n: '*' }));
+    const total = Number(counted[0]?.n ?? 0);
+    if (total <= maxRows) return { logs: await this.getLogs(gid), omitted: 0 };
+    const head = Math.ceil(maxRows / 2);
+    const [first, last] = await Promise.all([
+      this.read<LogRow[]>(this.knex<LogRow>(LOGS).where({ gid }).orderBy('id').limit(head)),
+      this.read<LogRow[]>(this.knex<LogRow>(LOGS).where({ gid }).orderBy('id', 'desc').limit(maxRows - head)),
+    ]);
+    const seen = new Set(first.map((r) => Number(r.id)));
+    const tail = last.filter((r) => !seen.has(Number(r.id))).reverse();
+    const logs = [...first, ...tail].map(toLog);
+    return { logs, omitted: Math.max(0, total - logs.length) };
   }
 
   async listTransactions(f: ListFilter): Promise<TransactionRecord[]> {
@@ -444,7 +524,7 @@ export class SqlTransactionStore implements TransactionStore {
         void sub.select(this.knex.raw('1')).from(BR).whereRaw(`${BR}.gid = ${TX}.gid`).where(`${BR}.participant`, participant);
       });
     }
-    const rows = await q;
+    const rows = await this.read<TransactionRow[]>(q);
     return rows.map(toTransaction);
   }
 
@@ -456,23 +536,25 @@ export class SqlTransactionStore implements TransactionStore {
       .orderBy('due_at')
       .limit(limit);
     if (statuses) q.whereIn('status', statuses);
-    const rows = await q;
+    const rows = await this.read<TransactionRow[]>(q);
     return rows.map((r) => ({ gid: r.gid, status: r.status, dueAt: Number(r.due_at) }));
   }
 
   async purgeFinished(before: number, limit: number): Promise<number> {
-    const rows = await this.knex<TransactionRow>(TX)
-      .select('gid')
-      .whereIn('status', ['CONFIRMED', 'CANCELLED'])
-      .where('updated_at', '<', before)
-      .limit(limit);
+    const rows = await this.read<{ gid: string }[]>(
+      this.knex<TransactionRow>(TX).select('gid').whereIn('status', ['CONFIRMED', 'CANCELLED']).where('updated_at', '<', before).limit(limit),
+    );
     if (rows.length === 0) return 0;
     const gids = rows.map((r) => r.gid);
     return this.transaction(async (trx) => {
       // Children first, then the transaction rows, re-checked: nothing that is not finished goes.
-      await trx(LOGS).whereIn('gid', gids).delete();
-      await trx(BR).whereIn('gid', gids).delete();
-      return Number(await trx<TransactionRow>(TX).whereIn('gid', gids).whereIn('status', ['CONFIRMED', 'CANCELLED']).delete());
+      let deleted = 0;
+      for (const part of chunkIds(gids, this.limits)) {
+        await trx(LOGS).whereIn('gid', part).delete();
+        await trx(BR).whereIn('gid', part).delete();
+        deleted += Number(await trx<TransactionRow>(TX).whereIn('gid', part).whereIn('status', ['CONFIRMED', 'CANCELLED']).delete());
+      }
+      return deleted;
     });
   }
 
@@ -560,7 +642,7 @@ export class SqlTransactionStore implements TransactionStore {
   }
 
   async ping(): Promise<void> {
-    await this.knex.raw('select 1');
+    await this.read(this.knex.raw('select 1'));
   }
 
   async close(): Promise<void> {

@@ -230,6 +230,12 @@ export interface TransactionStore {
   getTransaction(gid: string): Promise<TransactionRecord | null>;
   getBranches(gid: string): Promise<BranchRecord[]>;
   getLogs(gid: string): Promise<PhaseLogRecord[]>;
+  /**
+   * The timeline as GetTransaction shows it: every log row when there are at
+   * most `maxRows`, else the earliest and the latest halves, with how many
+   * were left out between them.
+   */
+  getTimeline(gid: string, maxRows: number): Promise<{ logs: PhaseLogRecord[]; omitted: number }>;
   listTransactions(filter: ListFilter): Promise<TransactionRecord[]>;
   /** Transactions whose due_at has passed (deadline or retry), earliest first; only `statuses` when given. */
   findDue(now: number, limit: number, statuses?: readonly TransactionStatus[]): Promise<DueTransaction[]>;

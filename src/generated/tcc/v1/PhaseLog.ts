@@ -14,6 +14,7 @@ export interface PhaseLog {
   'node'?: (string);
   'id'?: (number | string | Long);
   'operator'?: (string);
+  'repeats'?: (number);
 }
 
 export interface PhaseLog__Output {
@@ -28,4 +29,5 @@ export interface PhaseLog__Output {
   'node': (string);
   'id': (string);
   'operator': (string);
+  'repeats': (number);
 }

@@ -20,6 +20,7 @@ export interface Transaction {
   'logs'?: (_tcc_v1_PhaseLog)[];
   'decided_unix_ms'?: (number | string | Long);
   'owner'?: (string);
+  'logs_omitted'?: (number);
 }
 
 export interface Transaction__Output {
@@ -37,4 +38,5 @@ export interface Transaction__Output {
   'logs': (_tcc_v1_PhaseLog__Output)[];
   'decided_unix_ms': (string);
   'owner': (string);
+  'logs_omitted': (number);
 }
