@@ -19,6 +19,8 @@ import { startMetricsServer, type MetricsServer } from './metrics/metrics-server
 import { loadTccProto } from './protocol/tcc-proto';
 import { createAdminHandlers } from './server/admin-service';
 import { createCoordinatorHandlers } from './server/coordinator-service';
+import { listenGrpc, type GrpcListener } from './server/grpc-listener';
+import { createRequestLimits, largestRequest, limitRequests } from './server/request-limits';
 import { createTransactionStore } from './store/create-store';
 
 /** Options of {@link startCoordinator}. */
@@ -132,24 +134,34 @@ export async function startCoordinator(config: Config, options: StartCoordinator
   });
 
   const { packageDefinition, grpcObject } = loadTccProto();
+  const requestLimits = createRequestLimits({ maxPayloadBytes: config.maxPayloadBytes, maxBranches: config.maxBranches });
   const server = new grpc.Server({
-    // An Execute carries every branch's payload in one message.
-    'grpc.max_receive_message_length': config.maxPayloadBytes * config.maxBranches + 1024 * 1024,
+    // Each method has its own, smaller limit (request-limits); this is the largest, an Execute's.
+    'grpc.max_receive_message_length': largestRequest(requestLimits),
+    'grpc.max_concurrent_streams': config.grpcMaxConcurrentStreams,
+    'grpc.max_connection_idle_ms': config.grpcIdleTimeoutMs,
+    'grpc.max_connection_age_ms': config.grpcMaxConnectionAgeMs,
+    'grpc.max_connection_age_grace_ms': config.grpcMaxConnectionAgeGraceMs,
+    'grpc.keepalive_time_ms': config.grpcKeepaliveTimeMs,
+    'grpc.keepalive_timeout_ms': 20_000,
   });
-  server.addService(grpcObject.tcc.v1.Coordinator.service, createCoordinatorHandlers(engine, logger));
+  server.addService(limitRequests(grpcObject.tcc.v1.Coordinator.service, requestLimits), createCoordinatorHandlers(engine, logger));
   server.addService(
-    grpcObject.tcc.v1.Admin.service,
+    limitRequests(grpcObject.tcc.v1.Admin.service, requestLimits),
     createAdminHandlers(engine, recovery, { adminToken: config.adminToken, logger, clock }),
   );
   const health = new HealthImplementation(Object.fromEntries(HEALTH_SERVICES.map((s) => [s, 'SERVING' as const])));
   health.addToServer(server);
   new ReflectionService(packageDefinition).addToServer(server);
 
-  let port: number;
+  let listener: GrpcListener;
   try {
-    port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync(config.grpcAddr, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
-    );
+    listener = await listenGrpc(server, {
+      address: config.grpcAddr,
+      credentials: grpc.ServerCredentials.createInsecure(),
+      maxConnections: config.grpcMaxConnections,
+      handshakeTimeoutMs: config.grpcHandshakeTimeoutMs,
+    });
   } catch (err) {
     redis?.disconnect();
     await store.close();
@@ -161,6 +173,7 @@ export async function startCoordinator(config: Config, options: StartCoordinator
       metricsServer = await startMetricsServer(metrics.registry, config.metricsAddr);
     } catch (err) {
       server.forceShutdown();
+      listener.destroy();
       redis?.disconnect();
       await store.close();
       throw err;
@@ -169,12 +182,13 @@ export async function startCoordinator(config: Config, options: StartCoordinator
   recovery.start();
   retention.start();
   const host = config.grpcAddr.slice(0, config.grpcAddr.lastIndexOf(':'));
-  const address = `${host}:${port}`;
+  const address = `${host}:${listener.port}`;
 
   let closing: Promise<void> | undefined;
   const shutdown = () =>
     (closing ??= (async () => {
       for (const s of HEALTH_SERVICES) health.setStatus(s, 'NOT_SERVING');
+      listener.stopAccepting();
       // Let in-flight calls finish (a decision already written still answers its caller), then cut the rest.
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
@@ -186,6 +200,7 @@ export async function startCoordinator(config: Config, options: StartCoordinator
           resolve();
         });
       });
+      listener.destroy();
       await retention.stop();
       await recovery.stop();
       await engine.stop();

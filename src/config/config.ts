@@ -53,6 +53,20 @@ export interface Config {
   retentionBatch: number;
   /** Where Prometheus metrics are served over HTTP at /metrics (TCC_METRICS_ADDR, `host:port`). Optional: off by default. */
   metricsAddr?: string;
+  /** Most client connections open at once (TCC_GRPC_MAX_CONNECTIONS). Default 1 000; more are closed on accept. */
+  grpcMaxConnections: number;
+  /** Most concurrent calls (HTTP/2 streams) on one connection (TCC_GRPC_MAX_CONCURRENT_STREAMS). Default 100. */
+  grpcMaxConcurrentStreams: number;
+  /** A new connection must complete its TLS/HTTP/2 handshake within this (TCC_GRPC_HANDSHAKE_TIMEOUT_MS). Default 10 000. */
+  grpcHandshakeTimeoutMs: number;
+  /** A connection with no call for this long is closed (TCC_GRPC_IDLE_TIMEOUT_MS). Default 300 000 (5 min). */
+  grpcIdleTimeoutMs: number;
+  /** A connection older than this is asked to reconnect (TCC_GRPC_MAX_CONNECTION_AGE_MS). Default 1 800 000 (30 min). */
+  grpcMaxConnectionAgeMs: number;
+  /** Time calls get to finish after that before the connection is cut (TCC_GRPC_MAX_CONNECTION_AGE_GRACE_MS). Default 60 000. */
+  grpcMaxConnectionAgeGraceMs: number;
+  /** Server pings an idle connection this often to find dead peers (TCC_GRPC_KEEPALIVE_TIME_MS). Default 60 000. */
+  grpcKeepaliveTimeMs: number;
   /** Testing only (TCC_FAULT_CRASH_AT): the process SIGKILLs itself at this protocol step. Never set in production. */
   crashAt?: CrashPoint;
 }
@@ -166,6 +180,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (metricsAddr !== undefined && !isListenAddress(metricsAddr)) {
     throw new ConfigError('TCC_METRICS_ADDR', `expected host:port, got "${metricsAddr}"`);
   }
+  const grpcMaxConnections = int(env, 'TCC_GRPC_MAX_CONNECTIONS', 1_000, 1, 1_000_000);
+  const grpcMaxConcurrentStreams = int(env, 'TCC_GRPC_MAX_CONCURRENT_STREAMS', 100, 1, 100_000);
+  const grpcHandshakeTimeoutMs = int(env, 'TCC_GRPC_HANDSHAKE_TIMEOUT_MS', 10_000, 100, 600_000);
+  const grpcIdleTimeoutMs = int(env, 'TCC_GRPC_IDLE_TIMEOUT_MS', 300_000, 100, 24 * 3_600_000);
+  const grpcMaxConnectionAgeMs = int(env, 'TCC_GRPC_MAX_CONNECTION_AGE_MS', 1_800_000, 1_000, 30 * 24 * 3_600_000);
+  const grpcMaxConnectionAgeGraceMs = int(env, 'TCC_GRPC_MAX_CONNECTION_AGE_GRACE_MS', 60_000, 0, 24 * 3_600_000);
+  const grpcKeepaliveTimeMs = int(env, 'TCC_GRPC_KEEPALIVE_TIME_MS', 60_000, 1_000, 24 * 3_600_000);
   const crashAtRaw = str(env, 'TCC_FAULT_CRASH_AT');
   if (crashAtRaw !== undefined && !(CRASH_POINTS as readonly string[]).includes(crashAtRaw)) {
     throw new ConfigError('TCC_FAULT_CRASH_AT', `expected one of ${CRASH_POINTS.join(', ')}`);
@@ -196,6 +217,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     retentionIntervalMs,
     retentionBatch,
     metricsAddr,
+    grpcMaxConnections,
+    grpcMaxConcurrentStreams,
+    grpcHandshakeTimeoutMs,
+    grpcIdleTimeoutMs,
+    grpcMaxConnectionAgeMs,
+    grpcMaxConnectionAgeGraceMs,
+    grpcKeepaliveTimeMs,
     crashAt: crashAtRaw as CrashPoint | undefined,
   };
 }

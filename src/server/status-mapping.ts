@@ -14,6 +14,7 @@ import {
   TransactionRolledBackError,
 } from '../engine/errors';
 import { UnauthenticatedError } from './admin-auth';
+import { RequestTooLargeError } from './request-limits';
 
 export interface GrpcFailure {
   code: status;
@@ -25,6 +26,7 @@ type ErrorClass = abstract new (...args: never[]) => Error;
 /** Engine error → gRPC status, as data. The first matching class wins. */
 const STATUS_BY_ERROR: ReadonlyArray<readonly [ErrorClass, status]> = [
   [UnauthenticatedError, status.UNAUTHENTICATED],
+  [RequestTooLargeError, status.RESOURCE_EXHAUSTED],
   [InvalidArgumentError, status.INVALID_ARGUMENT],
   [TransactionNotFoundError, status.NOT_FOUND],
   [BranchNotFoundError, status.NOT_FOUND],

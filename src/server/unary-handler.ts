@@ -2,6 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { toGrpcFailure } from './status-mapping';
 import { describeError } from '../log/describe-error';
+import { refusalOf } from './request-limits';
 
 /**
  * Adapts an async handler to grpc-js, which ignores a rejected promise (the
@@ -14,7 +15,8 @@ export function unary<Req, Res>(
   handler: (call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res>,
 ): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
-    handler(call).then(
+    const refused = refusalOf(call.request);
+    (refused ? Promise.reject(refused) : handler(call)).then(
       (res) => callback(null, res),
       (err: unknown) => {
         const f = toGrpcFailure(err);
