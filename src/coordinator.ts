@@ -20,6 +20,9 @@ import { loadTccProto } from './protocol/tcc-proto';
 import { createAdminHandlers } from './server/admin-service';
 import { createCoordinatorHandlers } from './server/coordinator-service';
 import { listenGrpc, type GrpcListener } from './server/grpc-listener';
+import { ParticipantCaller } from './engine/participant-caller';
+import { ReloadableCertificates } from './tls/reloadable-certificates';
+import { createChannelTlsCredentials, createServerTlsCredentials } from './tls/tls-credentials';
 import { createRequestLimits, largestRequest, limitRequests } from './server/request-limits';
 import { createTransactionStore } from './store/create-store';
 
@@ -43,6 +46,11 @@ export interface RunningCoordinator {
   readonly metricsAddress: string | undefined;
   readonly recovery: RecoveryScheduler;
   readonly retention: RetentionJob;
+  /**
+   * Re-reads every configured certificate, key and CA (SIGHUP). New handshakes use them; open
+   * connections and their calls are untouched. Throws CertificateError (keeping the old ones) on a bad file.
+   */
+  reloadCertificates(): void;
   /** Drains in-flight calls (up to `config.shutdownGraceMs`), then closes the database and Redis. */
   shutdown(): Promise<void>;
 }
@@ -80,14 +88,27 @@ async function closeRedis(redis: Redis): Promise<void> {
 export async function startCoordinator(config: Config, options: StartCoordinatorOptions = {}): Promise<RunningCoordinator> {
   const logger = options.logger ?? createLogger({ level: config.logLevel, node: config.nodeId });
   const clock = options.clock ?? systemClock;
+  // Read (and checked) before anything listens: a bad certificate is a start-up error, never a plaintext fallback.
+  const serverCerts = config.tlsCert
+    ? new ReloadableCertificates({ certFile: config.tlsCert, keyFile: config.tlsKey, caFile: config.tlsClientCa })
+    : undefined;
+  const participantCerts = config.participantTlsCa
+    ? new ReloadableCertificates({ caFile: config.participantTlsCa, certFile: config.participantTlsCert, keyFile: config.participantTlsKey })
+    : undefined;
   const store = await createTransactionStore({ url: config.dbUrl });
   const redis = config.redisUrl ? await connectRedis(config.redisUrl, logger) : undefined;
   const metrics = createCoordinatorMetrics();
   const lease = redis ? new RedisSingletonLease({ redis, node: config.nodeId, logger }) : alwaysHeld;
   if (config.crashAt) logger.warn({ crash_at: config.crashAt }, 'fault injection on: this process will SIGKILL itself (TCC_FAULT_CRASH_AT, tests only)');
 
+  const caller = new ParticipantCaller({
+    now: () => clock.now(),
+    credentials: participantCerts ? createChannelTlsCredentials(participantCerts) : undefined,
+  });
+
   const engine = new TransactionEngine({
     store,
+    caller,
     logger,
     clock,
     metrics,
@@ -158,7 +179,12 @@ export async function startCoordinator(config: Config, options: StartCoordinator
   try {
     listener = await listenGrpc(server, {
       address: config.grpcAddr,
-      credentials: grpc.ServerCredentials.createInsecure(),
+      credentials: serverCerts
+        ? createServerTlsCredentials(serverCerts, {
+            requireClientCert: config.tlsClientCa !== undefined,
+            handshakeTimeoutMs: config.grpcHandshakeTimeoutMs,
+          })
+        : grpc.ServerCredentials.createInsecure(),
       maxConnections: config.grpcMaxConnections,
       handshakeTimeoutMs: config.grpcHandshakeTimeoutMs,
     });
@@ -209,5 +235,10 @@ export async function startCoordinator(config: Config, options: StartCoordinator
       await store.close();
     })());
 
-  return { address, config, engine, redis, metricsAddress: metricsServer?.address, recovery, retention, shutdown };
+  const reloadCertificates = () => {
+    serverCerts?.reload();
+    participantCerts?.reload();
+  };
+
+  return { address, config, engine, redis, metricsAddress: metricsServer?.address, recovery, retention, reloadCertificates, shutdown };
 }

@@ -67,6 +67,18 @@ export interface Config {
   grpcMaxConnectionAgeGraceMs: number;
   /** Server pings an idle connection this often to find dead peers (TCC_GRPC_KEEPALIVE_TIME_MS). Default 60 000. */
   grpcKeepaliveTimeMs: number;
+  /** PEM certificate chain of the gRPC server (TCC_TLS_CERT). Optional; with {@link tlsKey} it turns TLS on. */
+  tlsCert?: string;
+  /** PEM private key of {@link tlsCert} (TCC_TLS_KEY). Optional. */
+  tlsKey?: string;
+  /** PEM CA bundle (TCC_TLS_CLIENT_CA). Optional; when set, clients must present a certificate it signed (mutual TLS). */
+  tlsClientCa?: string;
+  /** PEM CA bundle that verifies participants (TCC_PARTICIPANT_TLS_CA). Optional; when set every participant call uses TLS. */
+  participantTlsCa?: string;
+  /** PEM client certificate presented to participants (TCC_PARTICIPANT_TLS_CERT). Optional; needs the CA and the key. */
+  participantTlsCert?: string;
+  /** PEM private key of {@link participantTlsCert} (TCC_PARTICIPANT_TLS_KEY). Optional. */
+  participantTlsKey?: string;
   /** Testing only (TCC_FAULT_CRASH_AT): the process SIGKILLs itself at this protocol step. Never set in production. */
   crashAt?: CrashPoint;
 }
@@ -187,6 +199,27 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const grpcMaxConnectionAgeMs = int(env, 'TCC_GRPC_MAX_CONNECTION_AGE_MS', 1_800_000, 1_000, 30 * 24 * 3_600_000);
   const grpcMaxConnectionAgeGraceMs = int(env, 'TCC_GRPC_MAX_CONNECTION_AGE_GRACE_MS', 60_000, 0, 24 * 3_600_000);
   const grpcKeepaliveTimeMs = int(env, 'TCC_GRPC_KEEPALIVE_TIME_MS', 60_000, 1_000, 24 * 3_600_000);
+  const tlsCert = str(env, 'TCC_TLS_CERT');
+  const tlsKey = str(env, 'TCC_TLS_KEY');
+  if ((tlsCert === undefined) !== (tlsKey === undefined)) {
+    throw new ConfigError(tlsCert === undefined ? 'TCC_TLS_CERT' : 'TCC_TLS_KEY', 'TCC_TLS_CERT and TCC_TLS_KEY are set together');
+  }
+  const tlsClientCa = str(env, 'TCC_TLS_CLIENT_CA');
+  if (tlsClientCa !== undefined && tlsCert === undefined) {
+    throw new ConfigError('TCC_TLS_CLIENT_CA', 'client certificates need TLS: set TCC_TLS_CERT and TCC_TLS_KEY too');
+  }
+  const participantTlsCa = str(env, 'TCC_PARTICIPANT_TLS_CA');
+  const participantTlsCert = str(env, 'TCC_PARTICIPANT_TLS_CERT');
+  const participantTlsKey = str(env, 'TCC_PARTICIPANT_TLS_KEY');
+  if ((participantTlsCert === undefined) !== (participantTlsKey === undefined)) {
+    throw new ConfigError(
+      participantTlsCert === undefined ? 'TCC_PARTICIPANT_TLS_CERT' : 'TCC_PARTICIPANT_TLS_KEY',
+      'TCC_PARTICIPANT_TLS_CERT and TCC_PARTICIPANT_TLS_KEY are set together',
+    );
+  }
+  if (participantTlsCert !== undefined && participantTlsCa === undefined) {
+    throw new ConfigError('TCC_PARTICIPANT_TLS_CERT', 'a client certificate is only sent over TLS: set TCC_PARTICIPANT_TLS_CA too');
+  }
   const crashAtRaw = str(env, 'TCC_FAULT_CRASH_AT');
   if (crashAtRaw !== undefined && !(CRASH_POINTS as readonly string[]).includes(crashAtRaw)) {
     throw new ConfigError('TCC_FAULT_CRASH_AT', `expected one of ${CRASH_POINTS.join(', ')}`);
@@ -224,6 +257,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     grpcMaxConnectionAgeMs,
     grpcMaxConnectionAgeGraceMs,
     grpcKeepaliveTimeMs,
+    tlsCert,
+    tlsKey,
+    tlsClientCa,
+    participantTlsCa,
+    participantTlsCert,
+    participantTlsKey,
     crashAt: crashAtRaw as CrashPoint | undefined,
   };
 }

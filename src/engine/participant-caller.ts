@@ -32,6 +32,8 @@ export interface ParticipantCall {
 export interface ParticipantCallerOptions {
   /** Channel options for every participant client. Default: keepalive every 30 s. */
   channelOptions?: grpc.ChannelOptions;
+  /** Credentials of every participant channel. Default insecure (plaintext); TLS when the coordinator has a participant CA. */
+  credentials?: grpc.ChannelCredentials;
   /** Clock for log timestamps. Default Date.now. */
   now?: () => number;
   /**
@@ -72,7 +74,7 @@ export class ParticipantCaller {
         this.clients.delete(oldest);
       }
       const Ctor = loadTccProto().grpcObject.tcc.v1.Participant;
-      c = new Ctor(target, grpc.credentials.createInsecure(), {
+      c = new Ctor(target, this.options.credentials ?? grpc.credentials.createInsecure(), {
         'grpc.keepalive_time_ms': 30_000,
         'grpc.keepalive_timeout_ms': 10_000,
         ...this.options.channelOptions,
