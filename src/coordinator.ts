@@ -109,6 +109,7 @@ export async function startCoordinator(config: Config, options: StartCoordinator
   const engine = new TransactionEngine({
     store,
     caller,
+    participantAllowlist: config.participantAllowlist,
     logger,
     clock,
     metrics,

@@ -1,5 +1,6 @@
 import * as os from 'node:os';
 import { CRASH_POINTS, type CrashPoint } from '../engine/crash-points';
+import { ParticipantAllowlist } from '../engine/participant-allowlist';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
@@ -79,6 +80,11 @@ export interface Config {
   participantTlsCert?: string;
   /** PEM private key of {@link participantTlsCert} (TCC_PARTICIPANT_TLS_KEY). Optional. */
   participantTlsKey?: string;
+  /**
+   * Participant targets clients may name (TCC_PARTICIPANT_ALLOW: comma-separated `host:port`
+   * with names, `*.domain`, addresses, CIDRs or `*`, and ports, ranges or `*`). Default: any.
+   */
+  participantAllowlist?: ParticipantAllowlist;
   /** Testing only (TCC_FAULT_CRASH_AT): the process SIGKILLs itself at this protocol step. Never set in production. */
   crashAt?: CrashPoint;
 }
@@ -220,6 +226,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (participantTlsCert !== undefined && participantTlsCa === undefined) {
     throw new ConfigError('TCC_PARTICIPANT_TLS_CERT', 'a client certificate is only sent over TLS: set TCC_PARTICIPANT_TLS_CA too');
   }
+  const allowRaw = str(env, 'TCC_PARTICIPANT_ALLOW');
+  let participantAllowlist: ParticipantAllowlist | undefined;
+  if (allowRaw !== undefined) {
+    try {
+      participantAllowlist = ParticipantAllowlist.parse(allowRaw);
+    } catch (err) {
+      throw new ConfigError('TCC_PARTICIPANT_ALLOW', (err as Error).message);
+    }
+  }
   const crashAtRaw = str(env, 'TCC_FAULT_CRASH_AT');
   if (crashAtRaw !== undefined && !(CRASH_POINTS as readonly string[]).includes(crashAtRaw)) {
     throw new ConfigError('TCC_FAULT_CRASH_AT', `expected one of ${CRASH_POINTS.join(', ')}`);
@@ -263,6 +278,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     participantTlsCa,
     participantTlsCert,
     participantTlsKey,
+    participantAllowlist,
     crashAt: crashAtRaw as CrashPoint | undefined,
   };
 }
