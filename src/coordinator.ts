@@ -99,6 +99,12 @@ export async function startCoordinator(config: Config, options: StartCoordinator
   const redis = config.redisUrl ? await connectRedis(config.redisUrl, logger) : undefined;
   const metrics = createCoordinatorMetrics();
   const lease = redis ? new RedisSingletonLease({ redis, node: config.nodeId, logger }) : alwaysHeld;
+  if (config.allowUnauthenticatedAdmin && !config.adminToken) {
+    logger.warn(
+      { address: config.grpcAddr },
+      'SECURITY: the Admin API (abort transactions, resolve branches) is served WITHOUT authentication (TCC_ALLOW_UNAUTHENTICATED_ADMIN=true); anyone who reaches this address can use it',
+    );
+  }
   if (config.crashAt) logger.warn({ crash_at: config.crashAt }, 'fault injection on: this process will SIGKILL itself (TCC_FAULT_CRASH_AT, tests only)');
 
   const caller = new ParticipantCaller({

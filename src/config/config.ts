@@ -85,6 +85,11 @@ export interface Config {
    * with names, `*.domain`, addresses, CIDRs or `*`, and ports, ranges or `*`). Default: any.
    */
   participantAllowlist?: ParticipantAllowlist;
+  /**
+   * Serve the Admin API on a non-loopback address without TCC_ADMIN_TOKEN
+   * (TCC_ALLOW_UNAUTHENTICATED_ADMIN=true). Default false: such a start is refused.
+   */
+  allowUnauthenticatedAdmin: boolean;
   /** Testing only (TCC_FAULT_CRASH_AT): the process SIGKILLs itself at this protocol step. Never set in production. */
   crashAt?: CrashPoint;
 }
@@ -120,6 +125,13 @@ function int(env: NodeJS.ProcessEnv, name: string, dflt: number, min: number, ma
 export function isListenAddress(addr: string): boolean {
   const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(addr);
   return m !== null && Number(m[2]) <= 65535;
+}
+
+/** 127.0.0.0/8, ::1 or localhost: reachable from this machine only. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.replace(/^\[(.*)\]$/, '$1').toLowerCase();
+  if (h === 'localhost' || h === '::1') return true;
+  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
 }
 
 function validateDbUrl(url: string): string {
@@ -226,6 +238,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (participantTlsCert !== undefined && participantTlsCa === undefined) {
     throw new ConfigError('TCC_PARTICIPANT_TLS_CERT', 'a client certificate is only sent over TLS: set TCC_PARTICIPANT_TLS_CA too');
   }
+  const allowUnauthRaw = str(env, 'TCC_ALLOW_UNAUTHENTICATED_ADMIN') ?? 'false';
+  if (allowUnauthRaw !== 'true' && allowUnauthRaw !== 'false') {
+    throw new ConfigError('TCC_ALLOW_UNAUTHENTICATED_ADMIN', 'expected true or false');
+  }
+  const allowUnauthenticatedAdmin = allowUnauthRaw === 'true';
+  if (adminToken === undefined && !allowUnauthenticatedAdmin && !isLoopbackHost(grpcAddr.slice(0, grpcAddr.lastIndexOf(':')))) {
+    // Admin can abort transactions and mark branches done: open to a network, it needs a token.
+    throw new ConfigError(
+      'TCC_ADMIN_TOKEN',
+      `required when TCC_GRPC_ADDR (${grpcAddr}) is not a loopback address; set TCC_ALLOW_UNAUTHENTICATED_ADMIN=true to run without one anyway`,
+    );
+  }
   const allowRaw = str(env, 'TCC_PARTICIPANT_ALLOW');
   let participantAllowlist: ParticipantAllowlist | undefined;
   if (allowRaw !== undefined) {
@@ -279,6 +303,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     participantTlsCert,
     participantTlsKey,
     participantAllowlist,
+    allowUnauthenticatedAdmin,
     crashAt: crashAtRaw as CrashPoint | undefined,
   };
 }

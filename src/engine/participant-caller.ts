@@ -44,6 +44,37 @@ export interface ParticipantCallerOptions {
   maxClients?: number;
 }
 
+/**
+ * The error text recorded for a failed participant call, and returned to
+ * clients (last_error, Try errors). It names the class of failure only:
+ * echoing the remote's details would let a caller use the participant
+ * field as a port scanner (grpc-js reports a non-gRPC service's HTTP status
+ * line, a MySQL or Redis banner's effect, a reset...). A participant's own
+ * refusal reason (ABORTED / FAILED_PRECONDITION from a Try) is the contract's
+ * business "no" and is kept, shortened and without control characters.
+ */
+export function describeCallFailure(phase: Phase, err: grpc.ServiceError): string {
+  const code = err.code ?? grpc.status.UNKNOWN;
+  const name = grpc.status[code] ?? String(code);
+  if (phase === 'try' && (code === grpc.status.ABORTED || code === grpc.status.FAILED_PRECONDITION)) {
+    // eslint-disable-next-line no-control-regex
+    const reason = (err.details || '').replace(/[\x00-\x1f\x7f]/g, ' ').slice(0, 200);
+    return `${name}: participant refused${reason ? `: ${reason}` : ''}`;
+  }
+  switch (code) {
+    case grpc.status.DEADLINE_EXCEEDED:
+    case grpc.status.CANCELLED:
+      return `${name}: participant timed out`;
+    case grpc.status.UNAVAILABLE:
+      return `${name}: participant unreachable`;
+    case grpc.status.UNIMPLEMENTED:
+      return `${name}: not a participant`;
+    default:
+      // INTERNAL / UNKNOWN also carry grpc-js's transport errors (an HTTP server's status, a protocol error).
+      return `${name}: participant call failed`;
+  }
+}
+
 const METHOD: Record<Phase, 'Try' | 'Confirm' | 'Cancel'> = { try: 'Try', confirm: 'Confirm', cancel: 'Cancel' };
 
 /**
@@ -105,7 +136,7 @@ export class ParticipantCaller {
         resolve({
           outcome: refused ? 'refused' : 'unknown',
           grpcCode: err.code ?? grpc.status.UNKNOWN,
-          error: `${grpc.status[err.code] ?? err.code}: ${err.details || err.message}`,
+          error: describeCallFailure(req.phase, err),
           result: Buffer.alloc(0),
           startedAt,
           durationMs,
