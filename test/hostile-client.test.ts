@@ -88,8 +88,8 @@ describe('hostile client (coordinator as a real process)', function () {
     const results = await Promise.all(attacks);
     for (const c of attackers) c.close();
     for (const r of results) {
-      expect(r.code).to.equal(grpc.status.RESOURCE_EXHAUSTED);
-      expect(r.details).to.match(/field 3 has more than 64 entries/);
+      expect(r.code).to.equal(grpc.status.INVALID_ARGUMENT);
+      expect(r.details).to.match(/branches: more than the maximum of 64 entries/);
     }
     // 12 × 4 MB of bytes in flight is the whole cost; decoding them would have cost gigabytes.
     expect(rssMb(coordinator.child.pid!) - before).to.be.below(400);
@@ -103,8 +103,8 @@ describe('hostile client (coordinator as a real process)', function () {
     expect(r.details).to.match(/over the limit/);
     const fewButRepeated = lengthDelimited(1, Buffer.alloc(17, 1));
     const r2 = await rawCall(client, '/tcc.v1.Admin/ListTransactions', fewButRepeated);
-    expect(r2.code).to.equal(grpc.status.RESOURCE_EXHAUSTED);
-    expect(r2.details).to.match(/field 1 has more than 16 entries/);
+    expect(r2.code).to.equal(grpc.status.INVALID_ARGUMENT);
+    expect(r2.details).to.match(/statuses: more than the maximum of 16 entries/);
     const okList = await rawCall(client, '/tcc.v1.Admin/ListTransactions', lengthDelimited(1, Buffer.from([1, 2])));
     expect(okList.code).to.equal(grpc.status.OK);
     const bigBegin = await rawCall(client, '/tcc.v1.Coordinator/Begin', lengthDelimited(1, Buffer.alloc(100_000, 0x41)));
@@ -180,7 +180,7 @@ describe('hostile client (coordinator as a real process)', function () {
     await sleep(2_000);
     // The server announced TCC_GRPC_MAX_CONCURRENT_STREAMS: past 50 per connection, streams are not opened.
     for (const s of sessions) expect(s.remoteSettings.maxConcurrentStreams).to.equal(50);
-    expect(await answers(client)).to.equal(true);
+    expect(await answers(client, 20_000)).to.equal(true);
     expect(rssMb(pid) - before).to.be.below(300);
     for (const s of sessions) s.destroy();
     await sleep(500);

@@ -1,8 +1,9 @@
 import type * as grpc from '@grpc/grpc-js';
 import { Reader } from 'protobufjs/minimal';
+import { InvalidArgumentError } from '../engine/errors';
 import { MAX_ID_LENGTH, MAX_TARGET_LENGTH } from '../engine/validation';
 
-/** A request over its method's size limit or with too many repeated entries: refused before it is decoded. */
+/** A request over its method's size limit: refused before it is decoded. */
 export class RequestTooLargeError extends Error {
   constructor(readonly method: string, readonly why: string) {
     super(`${method} request refused: ${why}`);
@@ -20,6 +21,8 @@ export interface MethodLimit {
 
 /** Bound of one repeated field. */
 export interface RepeatedLimit {
+  /** The field's name in errors. */
+  name: string;
   max: number;
   /** A packed scalar list (proto3 repeated enum/int): entries are counted inside the field. */
   packed?: boolean;
@@ -56,10 +59,10 @@ export function createRequestLimits(o: RequestLimitsOptions): Record<string, Met
     '/tcc.v1.Coordinator/Rollback': small,
     '/tcc.v1.Coordinator/Execute': {
       maxBytes: SMALL_REQUEST_BYTES + o.maxBranches * (branchSpec + FIELD_OVERHEAD),
-      maxRepeated: { 3: { max: o.maxBranches } },
+      maxRepeated: { 3: { name: 'branches', max: o.maxBranches } },
     },
     '/tcc.v1.Coordinator/GetTransaction': small,
-    '/tcc.v1.Admin/ListTransactions': { maxBytes: SMALL_REQUEST_BYTES, maxRepeated: { 1: { max: MAX_STATUS_FILTERS, packed: true } } },
+    '/tcc.v1.Admin/ListTransactions': { maxBytes: SMALL_REQUEST_BYTES, maxRepeated: { 1: { name: 'statuses', max: MAX_STATUS_FILTERS, packed: true } } },
     '/tcc.v1.Admin/RetryTransaction': small,
     '/tcc.v1.Admin/GetTransaction': small,
     '/tcc.v1.Admin/Abort': small,
@@ -76,11 +79,11 @@ const REFUSED = Symbol('refused request');
 
 /** What a limiting deserializer returns instead of a decoded request. */
 interface RefusedRequest {
-  readonly [REFUSED]: RequestTooLargeError;
+  readonly [REFUSED]: RequestTooLargeError | InvalidArgumentError;
 }
 
 /** The refusal, when the deserializer refused this request (the handler turns it into a status). */
-export function refusalOf(request: unknown): RequestTooLargeError | undefined {
+export function refusalOf(request: unknown): RequestTooLargeError | InvalidArgumentError | undefined {
   return typeof request === 'object' && request !== null && REFUSED in request ? (request as RefusedRequest)[REFUSED] : undefined;
 }
 
@@ -146,7 +149,9 @@ export function limitRequests<S extends grpc.ServiceDefinition>(service: S, limi
           field = undefined; // malformed: the real decoder reports it
         }
         if (field !== undefined) {
-          return { [REFUSED]: new RequestTooLargeError(def.path, `field ${field} has more than ${limit.maxRepeated[field].max} entries`) };
+          // Too many entries is a malformed request (the same answer the engine gives a count it can see).
+          const { name, max } = limit.maxRepeated[field];
+          return { [REFUSED]: new InvalidArgumentError(name, `more than the maximum of ${max} entries`) };
         }
       }
       return decode(buf);
