@@ -18,7 +18,11 @@ import { createCoordinatorMetrics } from './metrics/coordinator-metrics';
 import { startMetricsServer, type MetricsServer } from './metrics/metrics-server';
 import { loadTccProto } from './protocol/tcc-proto';
 import { createAdminHandlers } from './server/admin-service';
-import { createCoordinatorHandlers } from './server/coordinator-service';
+import { createCoordinatorHandlers, type CoordinatorAccess } from './server/coordinator-service';
+import { createClientAuthenticator } from './server/client-auth';
+import { GidGenerator } from './engine/gid';
+import { SqlTransactionStore } from './store/sql-transaction-store';
+import { SqlTransactionOwners } from './store/transaction-owners';
 import { listenGrpc, type GrpcListener } from './server/grpc-listener';
 import { ParticipantCaller } from './engine/participant-caller';
 import { ReloadableCertificates } from './tls/reloadable-certificates';
@@ -173,7 +177,21 @@ export async function startCoordinator(config: Config, options: StartCoordinator
     'grpc.keepalive_time_ms': config.grpcKeepaliveTimeMs,
     'grpc.keepalive_timeout_ms': 20_000,
   });
-  server.addService(limitRequests(grpcObject.tcc.v1.Coordinator.service, requestLimits), createCoordinatorHandlers(engine, logger));
+  let access: CoordinatorAccess | undefined;
+  if (config.clientAuth.length > 0) {
+    if (!(store instanceof SqlTransactionStore)) throw new Error('client authentication needs the SQL store');
+    const gids = new GidGenerator(() => clock.now());
+    access = {
+      authenticate: createClientAuthenticator({ modes: config.clientAuth, tokens: config.clientTokens }),
+      owners: new SqlTransactionOwners(store.knex),
+      newGid: () => gids.next(),
+      now: () => clock.now(),
+    };
+  }
+  server.addService(
+    limitRequests(grpcObject.tcc.v1.Coordinator.service, requestLimits),
+    createCoordinatorHandlers(engine, logger, access),
+  );
   server.addService(
     limitRequests(grpcObject.tcc.v1.Admin.service, requestLimits),
     createAdminHandlers(engine, recovery, { adminToken: config.adminToken, logger, clock }),

@@ -2,6 +2,8 @@ import * as os from 'node:os';
 import { CRASH_POINTS, type CrashPoint } from '../engine/crash-points';
 import { ParticipantAllowlist } from '../engine/participant-allowlist';
 
+export type ClientAuthMode = 'token' | 'mtls';
+
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
 /** The coordinator's configuration, read and validated once at start ({@link loadConfig}). */
@@ -90,6 +92,14 @@ export interface Config {
    * (TCC_ALLOW_UNAUTHENTICATED_ADMIN=true). Default false: such a start is refused.
    */
   allowUnauthenticatedAdmin: boolean;
+  /**
+   * How Coordinator calls authenticate (TCC_CLIENT_AUTH): `none`, `token`, `mtls` or `token,mtls`
+   * (either). Default `token` when TCC_CLIENT_TOKENS is set, else `none`. With any of them a
+   * transaction is readable and decidable only by the identity that began it.
+   */
+  clientAuth: ClientAuthMode[];
+  /** Client identity by bearer token (TCC_CLIENT_TOKENS: `identity=token,...`; tokens 16+ characters). Default none. */
+  clientTokens: ReadonlyMap<string, string>;
   /** Testing only (TCC_FAULT_CRASH_AT): the process SIGKILLs itself at this protocol step. Never set in production. */
   crashAt?: CrashPoint;
 }
@@ -238,6 +248,24 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (participantTlsCert !== undefined && participantTlsCa === undefined) {
     throw new ConfigError('TCC_PARTICIPANT_TLS_CERT', 'a client certificate is only sent over TLS: set TCC_PARTICIPANT_TLS_CA too');
   }
+  const clientTokens = new Map<string, string>();
+  for (const entry of (str(env, 'TCC_CLIENT_TOKENS') ?? '').split(',').map((e) => e.trim()).filter(Boolean)) {
+    const m = /^([A-Za-z0-9._@:-]{1,64})=([\x21-\x7e]{16,})$/.exec(entry);
+    if (!m) throw new ConfigError('TCC_CLIENT_TOKENS', 'expected identity=token pairs (identity: 1-64 of A-Z a-z 0-9 . _ @ : -; token: 16+ printable characters)');
+    if ([...clientTokens.values()].includes(m[1])) throw new ConfigError('TCC_CLIENT_TOKENS', `identity ${m[1]} is listed twice`);
+    if (clientTokens.has(m[2])) throw new ConfigError('TCC_CLIENT_TOKENS', 'two identities share a token');
+    clientTokens.set(m[2], m[1]);
+  }
+  const clientAuthRaw = str(env, 'TCC_CLIENT_AUTH') ?? (clientTokens.size > 0 ? 'token' : 'none');
+  const clientAuth: ClientAuthMode[] = [];
+  if (clientAuthRaw !== 'none') {
+    for (const mode of clientAuthRaw.split(',').map((m) => m.trim())) {
+      if (mode !== 'token' && mode !== 'mtls') throw new ConfigError('TCC_CLIENT_AUTH', 'expected none, token, mtls or token,mtls');
+      clientAuth.push(mode);
+    }
+  }
+  if (clientAuth.includes('token') && clientTokens.size === 0) throw new ConfigError('TCC_CLIENT_AUTH', 'token needs TCC_CLIENT_TOKENS');
+  if (clientAuth.includes('mtls') && tlsClientCa === undefined) throw new ConfigError('TCC_CLIENT_AUTH', 'mtls needs TCC_TLS_CLIENT_CA');
   const allowUnauthRaw = str(env, 'TCC_ALLOW_UNAUTHENTICATED_ADMIN') ?? 'false';
   if (allowUnauthRaw !== 'true' && allowUnauthRaw !== 'false') {
     throw new ConfigError('TCC_ALLOW_UNAUTHENTICATED_ADMIN', 'expected true or false');
@@ -304,6 +332,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     participantTlsKey,
     participantAllowlist,
     allowUnauthenticatedAdmin,
+    clientAuth,
+    clientTokens,
     crashAt: crashAtRaw as CrashPoint | undefined,
   };
 }

@@ -16,6 +16,7 @@ import {
 } from '../engine/errors';
 import { UnauthenticatedError } from './admin-auth';
 import { RequestTooLargeError } from './request-limits';
+import { ClientUnauthenticatedError, GidTakenError } from './client-auth';
 
 export interface GrpcFailure {
   code: status;
@@ -28,6 +29,8 @@ type ErrorClass = abstract new (...args: never[]) => Error;
 const STATUS_BY_ERROR: ReadonlyArray<readonly [ErrorClass, status]> = [
   [UnauthenticatedError, status.UNAUTHENTICATED],
   [RequestTooLargeError, status.RESOURCE_EXHAUSTED],
+  [ClientUnauthenticatedError, status.UNAUTHENTICATED],
+  [GidTakenError, status.PERMISSION_DENIED],
   [InvalidArgumentError, status.INVALID_ARGUMENT],
   [ParticipantNotAllowedError, status.PERMISSION_DENIED],
   [TransactionNotFoundError, status.NOT_FOUND],

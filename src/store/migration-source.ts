@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import * as coreSchema from '../../migrations/20261122000000_core_schema';
 import * as recoveryAndOperations from '../../migrations/20261201120000_recovery_and_operations';
+import * as transactionOwners from '../../migrations/20261202150000_transaction_owners';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -15,6 +16,7 @@ interface Migration {
 const MIGRATIONS: ReadonlyArray<readonly [string, Migration]> = [
   ['20261122000000_core_schema', coreSchema],
   ['20261201120000_recovery_and_operations', recoveryAndOperations],
+  ['20261202150000_transaction_owners', transactionOwners],
 ];
 
 export const coordinatorMigrationSource: Knex.MigrationSource<readonly [string, Migration]> = {

@@ -41,7 +41,8 @@ const LOGS = 'tcc_logs';
  */
 export class SqlTransactionStore implements TransactionStore {
   constructor(
-    private readonly knex: Knex,
+    /** Also used by SqlTransactionOwners, on the same connections. */
+    readonly knex: Knex,
     readonly dialect: 'sqlite' | 'mysql',
   ) {}
 
