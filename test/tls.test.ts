@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tls from 'node:tls';
+import { execFile } from 'node:child_process';
 import * as grpc from '@grpc/grpc-js';
 import pino from 'pino';
 import { loadConfig } from '../src/config/config';
@@ -14,6 +15,7 @@ import { killHard, spawnCoordinator } from './helpers/coordinator-process';
 import { createTestPki, requireOpenssl, type TestCert, type TestPki } from './helpers/test-certificates';
 
 const silent = pino({ level: 'silent' });
+const TCCCTL = path.resolve(__dirname, '..', 'src', 'cli', 'tccctl.js');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A participant whose every action succeeds (after `delayMs`), served over TLS. */
@@ -127,6 +129,26 @@ describe('TLS and mutual TLS', function () {
           client.close();
         }
       }
+    });
+
+    it('serves tccctl over mutual TLS (--tls-ca/--tls-cert/--tls-key, and the TCCCTL_TLS_* env), and tccctl fails without a certificate', async () => {
+      const tccctl = (args: string[], env: Record<string, string> = {}) =>
+        new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+          execFile(
+            process.execPath,
+            [TCCCTL, '--addr', coordinator.address, '--timeout', '5000', ...args],
+            { env: { PATH: process.env.PATH ?? '', ...env } },
+            (err, stdout, stderr) => resolve({ code: err ? Number(err.code) : 0, stdout, stderr }),
+          );
+        });
+      const withFlags = await tccctl(['--tls-ca', pki.ca, '--tls-cert', clientCert.cert, '--tls-key', clientCert.key, 'list']);
+      expect(withFlags.code, withFlags.stderr).to.equal(0);
+      const withEnv = await tccctl(['list'], { TCCCTL_TLS_CA: pki.ca, TCCCTL_TLS_CERT: clientCert.cert, TCCCTL_TLS_KEY: clientCert.key });
+      expect(withEnv.code, withEnv.stderr).to.equal(0);
+      const without = await tccctl(['--tls-ca', pki.ca, 'list']);
+      expect(without.code).to.not.equal(0);
+      const badFile = await tccctl(['--tls-ca', path.join(dir, 'missing-ca.pem'), 'list']);
+      expect(badFile.stderr).to.match(/tccctl: TLS: .*missing-ca\.pem: cannot be read/);
     });
 
     it('refuses a client whose certificate another CA signed', async () => {
