@@ -12,6 +12,8 @@ import { TccClient, CertificateError } from '../src/client';
 import { ParticipantServer, noBarrier } from '../src/participant';
 import { loadTccProto } from '../src/protocol/tcc-proto';
 import { killHard, spawnCoordinator } from './helpers/coordinator-process';
+import { loadAccountConfig } from '../participants/account/account-config';
+import { startAccountService } from '../participants/account/account-service';
 import { createTestPki, requireOpenssl, type TestCert, type TestPki } from './helpers/test-certificates';
 
 const silent = pino({ level: 'silent' });
@@ -215,6 +217,37 @@ describe('TLS and mutual TLS', function () {
         await coordinator.shutdown();
       }
     });
+  });
+
+  it('runs the example account participant over TLS from its env, refusing callers without the coordinator certificate', async () => {
+    const config = loadAccountConfig({
+      ACCOUNT_ADDR: '127.0.0.1:0',
+      ACCOUNT_DB_URL: `sqlite:${path.join(dir, 'account.sqlite')}`,
+      ACCOUNT_LOG_LEVEL: 'silent',
+      ACCOUNT_TLS_CERT: participantCert.cert,
+      ACCOUNT_TLS_KEY: participantCert.key,
+      ACCOUNT_TLS_CLIENT_CA: pki.ca,
+    });
+    expect(config.tls?.requireClientCert).to.equal(true);
+    const account = await startAccountService(config);
+    const Ctor = loadTccProto().grpcObject.tcc.v1.Participant;
+    const call = (creds: grpc.ChannelCredentials) =>
+      new Promise<grpc.ServiceError | null>((resolve) => {
+        const c = new Ctor(account.address, creds);
+        c.Try({ gid: 'g', branch_id: 'b', action: 'no-such-action', payload: Buffer.alloc(0) }, { deadline: Date.now() + 3_000 }, (err) => {
+          c.close();
+          resolve(err);
+        });
+      });
+    try {
+      const ca = fs.readFileSync(pki.ca);
+      const withCert = await call(grpc.credentials.createSsl(ca, fs.readFileSync(coordinatorClientCert.key), fs.readFileSync(coordinatorClientCert.cert)));
+      // Past the handshake: the service itself answers (an unknown action is not UNAVAILABLE).
+      expect(withCert?.code).to.not.equal(grpc.status.UNAVAILABLE);
+      expect((await call(grpc.credentials.createSsl(ca)))?.code).to.equal(grpc.status.UNAVAILABLE);
+    } finally {
+      await account.shutdown();
+    }
   });
 
   describe('bad certificates at start', () => {
