@@ -147,7 +147,7 @@ describe('secure defaults', function () {
     const sockets = new Set<net.Socket>();
 
     before(async () => {
-      coordinator = await startCoordinator(loadConfig({ TCC_GRPC_ADDR: '127.0.0.1:0', TCC_DB_URL: db(), TCC_BRANCH_TIMEOUT_MS: '1000' }), {
+      coordinator = await startCoordinator(loadConfig({ TCC_GRPC_ADDR: '127.0.0.1:0', TCC_DB_URL: db(), TCC_BRANCH_TIMEOUT_MS: '4000' }), {
         logger: pino({ level: 'silent' }),
       });
       client = createCoordinatorClient(coordinator.address);

@@ -59,7 +59,8 @@ export function describeCallFailure(phase: Phase, err: grpc.ServiceError): strin
   if (phase === 'try' && (code === grpc.status.ABORTED || code === grpc.status.FAILED_PRECONDITION)) {
     // eslint-disable-next-line no-control-regex
     const reason = (err.details || '').replace(/[\x00-\x1f\x7f]/g, ' ').slice(0, 200);
-    return `${name}: participant refused${reason ? `: ${reason}` : ''}`;
+    // Same shape as before ("ABORTED: out of stock"): clients read the participant's words after the code.
+    return reason ? `${name}: ${reason}` : `${name}: participant refused`;
   }
   switch (code) {
     case grpc.status.DEADLINE_EXCEEDED:
