@@ -23,7 +23,16 @@ import { startTracing } from './tracing/start-tracing';
 import { createConsoleRoutes } from './console/console-server';
 import { loadTccProto } from './protocol/tcc-proto';
 import { createAdminHandlers } from './server/admin-service';
-import { createCoordinatorHandlers } from './server/coordinator-service';
+import { createCoordinatorHandlers, type CoordinatorAccess } from './server/coordinator-service';
+import { createClientAuthenticator } from './server/client-auth';
+import { GidGenerator } from './engine/gid';
+import { SqlTransactionStore } from './store/sql-transaction-store';
+import { SqlTransactionOwners } from './store/transaction-owners';
+import { listenGrpc, type GrpcListener } from './server/grpc-listener';
+import { ParticipantCaller } from './engine/participant-caller';
+import { ReloadableCertificates } from './tls/reloadable-certificates';
+import { createChannelTlsCredentials, createServerTlsCredentials } from './tls/tls-credentials';
+import { createRequestLimits, largestRequest, limitRequests } from './server/request-limits';
 import { createTransactionStore } from './store/create-store';
 
 /** Options of {@link startCoordinator}. */
@@ -46,6 +55,11 @@ export interface RunningCoordinator {
   readonly metricsAddress: string | undefined;
   readonly recovery: RecoveryScheduler;
   readonly retention: RetentionJob;
+  /**
+   * Re-reads every configured certificate, key and CA (SIGHUP). New handshakes use them; open
+   * connections and their calls are untouched. Throws CertificateError (keeping the old ones) on a bad file.
+   */
+  reloadCertificates(): void;
   /** Drains in-flight calls (up to `config.shutdownGraceMs`), then closes the database and Redis. */
   shutdown(): Promise<void>;
 }
@@ -96,6 +110,13 @@ async function closeRedis(redis: Redis): Promise<void> {
 export async function startCoordinator(config: Config, options: StartCoordinatorOptions = {}): Promise<RunningCoordinator> {
   const logger = options.logger ?? createLogger({ level: config.logLevel, node: config.nodeId });
   const clock = options.clock ?? systemClock;
+  // Read (and checked) before anything listens: a bad certificate is a start-up error, never a plaintext fallback.
+  const serverCerts = config.tlsCert
+    ? new ReloadableCertificates({ certFile: config.tlsCert, keyFile: config.tlsKey, caFile: config.tlsClientCa })
+    : undefined;
+  const participantCerts = config.participantTlsCa
+    ? new ReloadableCertificates({ caFile: config.participantTlsCa, certFile: config.participantTlsCert, keyFile: config.participantTlsKey })
+    : undefined;
   // First, so every span of this process is exported (off unless OTEL_* names an endpoint).
   const tracing = config.tracing ? startTracing(config.tracing) : undefined;
   const store = await createTransactionStore({ url: config.dbUrl, statementTimeoutMs: config.dbStatementTimeoutMs }).catch(async (err: unknown) => {
@@ -115,10 +136,23 @@ export async function startCoordinator(config: Config, options: StartCoordinator
   });
   metrics.useStatsSource(() => stats.get(), () => clock.now());
   const lease = redis ? new RedisSingletonLease({ redis, node: config.nodeId, logger }) : alwaysHeld;
+  if (config.allowUnauthenticatedAdmin && !config.adminToken) {
+    logger.warn(
+      { address: config.grpcAddr },
+      'SECURITY: the Admin API (abort transactions, resolve branches) is served WITHOUT authentication (TCC_ALLOW_UNAUTHENTICATED_ADMIN=true); anyone who reaches this address can use it',
+    );
+  }
   if (config.crashAt) logger.warn({ crash_at: config.crashAt }, 'fault injection on: this process will SIGKILL itself (TCC_FAULT_CRASH_AT, tests only)');
+
+  const caller = new ParticipantCaller({
+    now: () => clock.now(),
+    credentials: participantCerts ? createChannelTlsCredentials(participantCerts) : undefined,
+  });
 
   const engine = new TransactionEngine({
     store,
+    caller,
+    participantAllowlist: config.participantAllowlist,
     logger,
     clock,
     metrics,
@@ -166,13 +200,34 @@ export async function startCoordinator(config: Config, options: StartCoordinator
   });
 
   const { packageDefinition, grpcObject } = loadTccProto();
+  const requestLimits = createRequestLimits({ maxPayloadBytes: config.maxPayloadBytes, maxBranches: config.maxBranches });
   const server = new grpc.Server({
-    // An Execute carries every branch's payload in one message.
-    'grpc.max_receive_message_length': config.maxPayloadBytes * config.maxBranches + 1024 * 1024,
+    // Each method has its own, smaller limit (request-limits); this is the largest, an Execute's.
+    'grpc.max_receive_message_length': largestRequest(requestLimits),
+    'grpc.max_concurrent_streams': config.grpcMaxConcurrentStreams,
+    'grpc.max_connection_idle_ms': config.grpcIdleTimeoutMs,
+    'grpc.max_connection_age_ms': config.grpcMaxConnectionAgeMs,
+    'grpc.max_connection_age_grace_ms': config.grpcMaxConnectionAgeGraceMs,
+    'grpc.keepalive_time_ms': config.grpcKeepaliveTimeMs,
+    'grpc.keepalive_timeout_ms': 20_000,
   });
-  server.addService(grpcObject.tcc.v1.Coordinator.service, createCoordinatorHandlers(engine, logger));
+  let access: CoordinatorAccess | undefined;
+  if (config.clientAuth.length > 0) {
+    if (!(store instanceof SqlTransactionStore)) throw new Error('client authentication needs the SQL store');
+    const gids = new GidGenerator(() => clock.now());
+    access = {
+      authenticate: createClientAuthenticator({ modes: config.clientAuth, tokens: config.clientTokens }),
+      owners: new SqlTransactionOwners(store.knex),
+      newGid: () => gids.next(),
+      now: () => clock.now(),
+    };
+  }
   server.addService(
-    grpcObject.tcc.v1.Admin.service,
+    limitRequests(grpcObject.tcc.v1.Coordinator.service, requestLimits),
+    createCoordinatorHandlers(engine, logger, access),
+  );
+  server.addService(
+    limitRequests(grpcObject.tcc.v1.Admin.service, requestLimits),
     createAdminHandlers(engine, recovery, { adminToken: config.adminToken, logger, clock }),
   );
   const health = new HealthImplementation(Object.fromEntries(HEALTH_SERVICES.map((s) => [s, 'SERVING' as const])));
@@ -190,11 +245,19 @@ export async function startCoordinator(config: Config, options: StartCoordinator
   });
   createReflectionService(packageDefinition).addToServer(server);
 
-  let port: number;
+  let listener: GrpcListener;
   try {
-    port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync(config.grpcAddr, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
-    );
+    listener = await listenGrpc(server, {
+      address: config.grpcAddr,
+      credentials: serverCerts
+        ? createServerTlsCredentials(serverCerts, {
+            requireClientCert: config.tlsClientCa !== undefined,
+            handshakeTimeoutMs: config.grpcHandshakeTimeoutMs,
+          })
+        : grpc.ServerCredentials.createInsecure(),
+      maxConnections: config.grpcMaxConnections,
+      handshakeTimeoutMs: config.grpcHandshakeTimeoutMs,
+    });
   } catch (err) {
     redis?.disconnect();
     await store.close();
@@ -208,6 +271,7 @@ export async function startCoordinator(config: Config, options: StartCoordinator
       metricsServer = await startMetricsServer(metrics.registry, config.metricsAddr, consoleRoutes);
     } catch (err) {
       server.forceShutdown();
+      listener.destroy();
       redis?.disconnect();
       await store.close();
       throw err;
@@ -217,7 +281,7 @@ export async function startCoordinator(config: Config, options: StartCoordinator
   retention.start();
   healthMonitor.start();
   const host = config.grpcAddr.slice(0, config.grpcAddr.lastIndexOf(':'));
-  const address = `${host}:${port}`;
+  const address = `${host}:${listener.port}`;
 
   let closing: Promise<void> | undefined;
   const shutdown = () =>
@@ -225,6 +289,7 @@ export async function startCoordinator(config: Config, options: StartCoordinator
       closingHealth = true;
       for (const s of HEALTH_SERVICES) health.setStatus(s, 'NOT_SERVING');
       await healthMonitor.stop();
+      listener.stopAccepting();
       // Let in-flight calls finish (a decision already written still answers its caller), then cut the rest.
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
@@ -236,6 +301,7 @@ export async function startCoordinator(config: Config, options: StartCoordinator
           resolve();
         });
       });
+      listener.destroy();
       await retention.stop();
       await recovery.stop();
       await engine.stop();
@@ -246,5 +312,10 @@ export async function startCoordinator(config: Config, options: StartCoordinator
       await tracing?.shutdown();
     })());
 
-  return { address, config, engine, redis, metricsAddress: metricsServer?.address, recovery, retention, shutdown };
+  const reloadCertificates = () => {
+    serverCerts?.reload();
+    participantCerts?.reload();
+  };
+
+  return { address, config, engine, redis, metricsAddress: metricsServer?.address, recovery, retention, reloadCertificates, shutdown };
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { ConfigError, loadConfig } from './config/config';
 import { startCoordinator } from './coordinator';
+import { CertificateError } from './tls/certificate-error';
 import { describeError } from './log/describe-error';
 import { shutdownOnSignal } from './lifecycle/shutdown-on-signal';
 import { createLogger } from './log/logger';
@@ -21,6 +22,11 @@ async function main(): Promise<void> {
   try {
     running = await startCoordinator(config, { logger });
   } catch (err) {
+    if (err instanceof CertificateError) {
+      logger.fatal({ file: err.file }, `coordinator failed to start: ${err.message}`);
+      process.stderr.write(`tcc-coordinator: TLS: ${err.message}\n`);
+      process.exit(2);
+    }
     logger.fatal({ err: describeError(err) }, 'coordinator failed to start');
     process.exit(1);
   }
@@ -28,6 +34,15 @@ async function main(): Promise<void> {
   logger.info({ address: running.address, db }, 'coordinator listening');
 
   shutdownOnSignal(logger, () => running.shutdown());
+  // Certificates are re-read on SIGHUP; a bad file keeps the previous ones (and says so).
+  process.on('SIGHUP', () => {
+    try {
+      running.reloadCertificates();
+      logger.info('certificates reloaded');
+    } catch (err) {
+      logger.error({ err: describeError(err) }, 'certificate reload failed; serving the previous certificates');
+    }
+  });
 }
 
 void main();

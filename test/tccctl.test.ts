@@ -295,7 +295,7 @@ describe('tccctl', function () {
       expect(r.stderr).to.equal('');
       expect(r.stdout.split('\n')[0]).to.match(/^GID\s+STATUS\s+STUCK\s+ATTEMPTS\s+AGE\s+NEXT RETRY\s+LAST ERROR$/);
       for (const t of ok) expect(lineWith(r.stdout, t.gid)).to.match(new RegExp(`^${t.gid}\\s+CONFIRMED\\s+no\\s+1\\s+\\S+\\s+-\\s+-$`));
-      expect(lineWith(r.stdout, bad.gid)).to.match(new RegExp(`^${bad.gid}\\s+CONFIRMING\\s+yes\\s+\\d+\\s+\\S+\\s+(in \\S+|due)\\s+UNAVAILABLE: test participant unavailable`));
+      expect(lineWith(r.stdout, bad.gid)).to.match(new RegExp(`^${bad.gid}\\s+CONFIRMING\\s+yes\\s+\\d+\\s+\\S+\\s+(in \\S+|due)\\s+UNAVAILABLE: participant unreachable`));
 
       const stuckOnly = await cli('list', '--stuck');
       expect(stuckOnly.code).to.equal(0);
@@ -396,8 +396,8 @@ describe('tccctl', function () {
       const r = await cli('show', t.gid);
       expect(r.code).to.equal(0);
       expect(r.stdout).to.match(/^ {2}status {6}CONFIRMING {2}\(STUCK: phase two keeps failing\)$/m);
-      expect(lineWith(r.stdout, '  broken  ')).to.match(/SUCCEEDED\s+PENDING\s+\d+\s+(in \S+|due)\s+UNAVAILABLE: test participant unavailable \(confirm\)$/);
-      expect(r.stdout).to.match(/\sconfirm\s+broken\s+#1\s+failed\s+UNAVAILABLE\s+\d+ms\s+tccctl-test-node\s+error: UNAVAILABLE: test participant unavailable \(confirm\)$/m);
+      expect(lineWith(r.stdout, '  broken  ')).to.match(/SUCCEEDED\s+PENDING\s+\d+\s+(in \S+|due)\s+UNAVAILABLE: participant unreachable$/);
+      expect(r.stdout).to.match(/\sconfirm\s+broken\s+#1\s+failed\s+UNAVAILABLE\s+\d+ms\s+tccctl-test-node\s+error: UNAVAILABLE: participant unreachable$/m);
       expect(r.stdout).to.match(/\sconfirm\s+broken\s+#2\s+failed\s+UNAVAILABLE\s/m);
       await admin.resolve({ gid: t.gid, branch_id: 'broken', reason: 'test cleanup', operator: 'alice' });
     });

@@ -1,7 +1,9 @@
+import type { ParticipantTlsOptions } from '../../src/participant';
 import {
   ConfigError,
   listenAddressVar,
   logLevelVar,
+  tlsVar,
   optionalVar,
   seedVar,
   wholeNumberVar,
@@ -25,6 +27,8 @@ export interface AccountConfig {
   readonly seed: ReadonlyMap<string, number>;
   /** pino level (ACCOUNT_LOG_LEVEL). Default `info`. */
   readonly logLevel: LogLevel;
+  /** TLS (ACCOUNT_TLS_CERT, _KEY, _CLIENT_CA, _REQUIRE_CLIENT_CERT; see tlsVar). Default: none (plaintext). */
+  readonly tls?: ParticipantTlsOptions;
   /**
    * How long the barrier rows of a finished branch are kept (ACCOUNT_BARRIER_RETENTION_MS).
    * Default 604 800 000 (7 days), at least 60 000. Must exceed the longest time the
@@ -70,6 +74,7 @@ export function loadAccountConfig(env: NodeJS.ProcessEnv = process.env): Account
     dbUrl: dbUrlVar(env),
     seed: seedVar(env, 'ACCOUNT_SEED'),
     logLevel: logLevelVar(env, 'ACCOUNT_LOG_LEVEL'),
+    tls: tlsVar(env, 'ACCOUNT'),
     barrierRetentionMs: wholeNumberVar(env, 'ACCOUNT_BARRIER_RETENTION_MS', 7 * DAY_MS, 60_000, 3650 * DAY_MS),
   };
 }

@@ -46,7 +46,7 @@ export async function startAccountService(config: AccountConfig, options: Accoun
     const barrier = new SqlBarrier(knex, {
       onRetry: (r) => logger.debug({ gid: r.gid, branch_id: r.branchId, phase: r.phase, attempt: r.attempt, err: r.error }, 'barrier transaction retried'),
     });
-    server = new ParticipantServer({ barrier, actions: accountActions(store), logger });
+    server = new ParticipantServer({ barrier, actions: accountActions(store), logger, tls: config.tls });
     const address = await server.listen(config.addr);
     const pruner = new BarrierPruner(knex, logger, { retentionMs: config.barrierRetentionMs, intervalMs: options.pruneIntervalMs });
     pruner.start();

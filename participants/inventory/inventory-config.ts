@@ -1,7 +1,9 @@
+import type { ParticipantTlsOptions } from '../../src/participant';
 import {
   ConfigError,
   listenAddressVar,
   logLevelVar,
+  tlsVar,
   optionalVar,
   seedVar,
   wholeNumberVar,
@@ -27,6 +29,8 @@ export interface InventoryConfig {
   readonly seed: ReadonlyMap<string, number>;
   /** pino level (INVENTORY_LOG_LEVEL). Default `info`. */
   readonly logLevel: LogLevel;
+  /** TLS (INVENTORY_TLS_CERT, _KEY, _CLIENT_CA, _REQUIRE_CLIENT_CERT; see tlsVar). Default: none (plaintext). */
+  readonly tls?: ParticipantTlsOptions;
   /**
    * How long the barrier record of a finished branch is kept (INVENTORY_BARRIER_TTL_MS).
    * Default 604 800 000 (7 days), at least 60 000. Must exceed the longest time the
@@ -57,6 +61,7 @@ export function loadInventoryConfig(env: NodeJS.ProcessEnv = process.env): Inven
     keyPrefix,
     seed: seedVar(env, 'INVENTORY_SEED'),
     logLevel: logLevelVar(env, 'INVENTORY_LOG_LEVEL'),
+    tls: tlsVar(env, 'INVENTORY'),
     barrierTtlMs: wholeNumberVar(env, 'INVENTORY_BARRIER_TTL_MS', 7 * DAY_MS, 60_000, 3650 * DAY_MS),
   };
 }

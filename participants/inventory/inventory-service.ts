@@ -54,7 +54,7 @@ export async function startInventoryService(config: InventoryConfig, options: In
     const store = new InventoryStore(redis, config.keyPrefix);
     await store.seed(config.seed);
     const barrier = new RedisBarrier({ redis, keyPrefix: store.barrierPrefix, ttlMs: config.barrierTtlMs });
-    server = new ParticipantServer({ barrier, actions: inventoryActions(store), logger });
+    server = new ParticipantServer({ barrier, actions: inventoryActions(store), logger, tls: config.tls });
     const address = await server.listen(config.addr);
 
     const serving = server;

@@ -5,6 +5,7 @@
  * instead of misbehaving on its first call.
  */
 import { ConfigError, isListenAddress, type LogLevel } from '../../src/config/config';
+import type { ParticipantTlsOptions } from '../../src/participant';
 
 export { ConfigError, type LogLevel };
 
@@ -73,4 +74,32 @@ export function seedVar(env: NodeJS.ProcessEnv, name: string): ReadonlyMap<strin
 /** The URL with its password (and user) masked, for logs. */
 export function redactUrl(url: string): string {
   return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^@/]*@/i, '$1***@');
+}
+
+/**
+ * TLS of an example participant from `<PREFIX>_TLS_CERT`, `<PREFIX>_TLS_KEY`
+ * (set together: TLS on), `<PREFIX>_TLS_CLIENT_CA` (verifies the
+ * coordinator's client certificate) and `<PREFIX>_TLS_REQUIRE_CLIENT_CERT`
+ * (`true`/`false`; default `true` when a client CA is set). Unset: plaintext.
+ */
+export function tlsVar(env: NodeJS.ProcessEnv, prefix: string): ParticipantTlsOptions | undefined {
+  const certFile = optionalVar(env, `${prefix}_TLS_CERT`);
+  const keyFile = optionalVar(env, `${prefix}_TLS_KEY`);
+  const clientCaFile = optionalVar(env, `${prefix}_TLS_CLIENT_CA`);
+  const requireRaw = optionalVar(env, `${prefix}_TLS_REQUIRE_CLIENT_CERT`);
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    throw new ConfigError(`${prefix}_TLS_CERT`, `${prefix}_TLS_CERT and ${prefix}_TLS_KEY are set together`);
+  }
+  if (requireRaw !== undefined && requireRaw !== 'true' && requireRaw !== 'false') {
+    throw new ConfigError(`${prefix}_TLS_REQUIRE_CLIENT_CERT`, 'expected true or false');
+  }
+  if (certFile === undefined || keyFile === undefined) {
+    if (clientCaFile !== undefined) throw new ConfigError(`${prefix}_TLS_CLIENT_CA`, `needs ${prefix}_TLS_CERT and ${prefix}_TLS_KEY`);
+    return undefined;
+  }
+  const requireClientCert = requireRaw === undefined ? clientCaFile !== undefined : requireRaw === 'true';
+  if (requireClientCert && clientCaFile === undefined) {
+    throw new ConfigError(`${prefix}_TLS_REQUIRE_CLIENT_CERT`, `needs ${prefix}_TLS_CLIENT_CA to verify client certificates`);
+  }
+  return { certFile, keyFile, clientCaFile, requireClientCert };
 }

@@ -41,6 +41,9 @@ export type ParsedCommandLine =
 const OPTIONS = {
   addr: { type: 'string' },
   token: { type: 'string' },
+  'tls-ca': { type: 'string' },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
   operator: { type: 'string' },
   timeout: { type: 'string' },
   json: { type: 'boolean' },
@@ -57,7 +60,7 @@ const OPTIONS = {
 
 type OptionName = keyof typeof OPTIONS;
 
-const GLOBAL_OPTIONS: readonly OptionName[] = ['addr', 'token', 'operator', 'timeout', 'json', 'help'];
+const GLOBAL_OPTIONS: readonly OptionName[] = ['addr', 'token', 'tls-ca', 'tls-cert', 'tls-key', 'operator', 'timeout', 'json', 'help'];
 
 /** Options each command takes besides the global ones; any other is a usage error rather than silently ignored. */
 const COMMAND_OPTIONS: Record<CommandName, readonly OptionName[]> = {

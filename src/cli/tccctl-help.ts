@@ -5,6 +5,9 @@ import { DEFAULT_ADDR, DEFAULT_TIMEOUT_MS } from './tccctl-settings';
 const GLOBAL = `Global options (before or after the command):
   --addr HOST:PORT   coordinator gRPC address (env TCC_ADDR; default ${DEFAULT_ADDR})
   --token TOKEN      admin bearer token (env TCC_ADMIN_TOKEN; prefer the env: argv is visible in ps)
+  --tls-ca FILE      PEM CA verifying the coordinator: TLS on (env TCCCTL_TLS_CA)
+  --tls-cert FILE    PEM client certificate, for mutual TLS (env TCCCTL_TLS_CERT; with --tls-key)
+  --tls-key FILE     its PEM private key (env TCCCTL_TLS_KEY)
   --operator NAME    who you are, recorded by abort and resolve (env TCC_OPERATOR; default $USER@hostname)
   --timeout MS       deadline of each call to the coordinator (default ${DEFAULT_TIMEOUT_MS})
   --json             print JSON only on stdout (int64 fields as numbers); errors still go to stderr

@@ -17,6 +17,10 @@ export interface TccctlEnvironment {
   token?: string;
   /** TCC_OPERATOR. */
   operator?: string;
+  /** TCCCTL_TLS_CA, TCCCTL_TLS_CERT, TCCCTL_TLS_KEY. */
+  tlsCa?: string;
+  tlsCert?: string;
+  tlsKey?: string;
   /** `$USER@hostname`, the operator when TCC_OPERATOR and --operator are not given. */
   defaultOperator: string;
 }
@@ -25,6 +29,9 @@ export interface TccctlEnvironment {
 export interface GlobalFlags {
   addr?: string;
   token?: string;
+  'tls-ca'?: string;
+  'tls-cert'?: string;
+  'tls-key'?: string;
   operator?: string;
   timeout?: string;
   json?: boolean;
@@ -42,6 +49,8 @@ export interface TccctlSettings {
   timeoutMs: number;
   /** Print JSON only on stdout (`--json`). Default false. */
   json: boolean;
+  /** TLS to the coordinator (`--tls-ca/--tls-cert/--tls-key`, TCCCTL_TLS_*): PEM paths. Default: none (plaintext). */
+  tls?: { caFile: string; certFile?: string; keyFile?: string };
 }
 
 function nonEmpty(v: string | undefined): string | undefined {
@@ -63,6 +72,9 @@ export function readEnvironment(env: NodeJS.ProcessEnv): TccctlEnvironment {
     addr: nonEmpty(env.TCC_ADDR),
     token: nonEmpty(env.TCC_ADMIN_TOKEN),
     operator: nonEmpty(env.TCC_OPERATOR),
+    tlsCa: nonEmpty(env.TCCCTL_TLS_CA),
+    tlsCert: nonEmpty(env.TCCCTL_TLS_CERT),
+    tlsKey: nonEmpty(env.TCCCTL_TLS_KEY),
     defaultOperator: `${user}@${os.hostname()}`,
   };
 }
@@ -92,5 +104,11 @@ export function resolveSettings(flags: GlobalFlags, env: TccctlEnvironment): Tcc
       throw new UsageError(`--timeout must be a whole number of ms from 1 to ${MAX_TIMEOUT_MS}, got "${flags.timeout}"`);
     }
   }
-  return { addr, token, operator, timeoutMs, json: flags.json ?? false };
+  const caFile = nonEmpty(flags['tls-ca']) ?? env.tlsCa;
+  const certFile = nonEmpty(flags['tls-cert']) ?? env.tlsCert;
+  const keyFile = nonEmpty(flags['tls-key']) ?? env.tlsKey;
+  if ((certFile === undefined) !== (keyFile === undefined)) throw new UsageError('--tls-cert and --tls-key (TCCCTL_TLS_CERT/KEY) go together');
+  if (certFile !== undefined && caFile === undefined) throw new UsageError('--tls-cert needs --tls-ca (TCCCTL_TLS_CA): the CA that verifies the coordinator');
+  const tls = caFile !== undefined ? { caFile, certFile, keyFile } : undefined;
+  return { addr, token, operator, timeoutMs, json: flags.json ?? false, ...(tls ? { tls } : {}) };
 }

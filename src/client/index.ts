@@ -2,7 +2,8 @@
  * Client SDK of the TCC coordinator. Start with {@link TccClient}; every
  * error it throws is a {@link TccError} subclass naming the condition.
  */
-export { TccClient, DEFAULT_CALL_TIMEOUT_MS, type TccClientOptions } from './tcc-client';
+export { TccClient, DEFAULT_CALL_TIMEOUT_MS, type ClientTlsOptions, type TccClientOptions } from './tcc-client';
+export { CertificateError } from '../tls/certificate-error';
 export type { TccTransactionHandle, HandleTryOptions } from './transaction-handle';
 export type {
   BeginOptions,

@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { injectTraceContext } from './trace-interceptor';
+import { ReloadableCertificates } from '../tls/reloadable-certificates';
+import { createChannelTlsCredentials } from '../tls/tls-credentials';
 import { loadTccProto } from '../protocol/tcc-proto';
 import type { CoordinatorClient } from '../generated/tcc/v1/Coordinator';
 import type { BranchSpec } from '../generated/tcc/v1/BranchSpec';
@@ -42,6 +44,17 @@ export interface TccClientOptions {
    */
   credentials?: grpc.ChannelCredentials;
   /**
+   * TLS from PEM files: the CA that verifies the coordinator and, for mutual
+   * TLS, this client's certificate and key. Default: none (see `credentials`).
+   * Not together with `credentials`.
+   */
+  tls?: ClientTlsOptions;
+  /**
+   * This client's bearer token (one of the coordinator's TCC_CLIENT_TOKENS),
+   * sent as `authorization: Bearer <token>` on every call. Default: none.
+   */
+  token?: string;
+  /**
    * gRPC deadline of every call, in ms. Default 10 000. No call goes without
    * one: a call hanging on a dead coordinator would otherwise hold the
    * caller's request forever. Per-call `callTimeoutMs` overrides it.
@@ -49,6 +62,16 @@ export interface TccClientOptions {
   callTimeoutMs?: number;
   /** grpc-js channel options (keepalive, message size, ...). Default `{}`. */
   channelOptions?: grpc.ChannelOptions;
+}
+
+/** PEM files of a TLS client. */
+export interface ClientTlsOptions {
+  /** CA bundle that verifies the coordinator's certificate. Required. */
+  caFile: string;
+  /** This client's certificate (mutual TLS). Default: none; needs `keyFile`. */
+  certFile?: string;
+  /** Private key of `certFile`. Default: none. */
+  keyFile?: string;
 }
 
 /** Default of {@link TccClientOptions.callTimeoutMs}. */
@@ -78,12 +101,28 @@ export class TccClient {
       throw new InvalidRequestError({ details: 'target must be a non-empty gRPC target, e.g. "127.0.0.1:50051"' });
     }
     this.callTimeoutMs = checkTimeout(options.callTimeoutMs, DEFAULT_CALL_TIMEOUT_MS);
+    if (options.tls && options.credentials) throw new InvalidRequestError({ details: 'give either credentials or tls, not both' });
+    const credentials = options.tls
+      ? createChannelTlsCredentials(
+          new ReloadableCertificates({ caFile: options.tls.caFile, certFile: options.tls.certFile, keyFile: options.tls.keyFile }),
+        )
+      : options.credentials ?? grpc.credentials.createInsecure();
     const { grpcObject } = loadTccProto();
-    this.coordinator = new grpcObject.tcc.v1.Coordinator(
-      target,
-      options.credentials ?? grpc.credentials.createInsecure(),
-      { ...options.channelOptions, interceptors: [injectTraceContext] },
-    );
+    const channelOptions: grpc.ClientOptions = { ...options.channelOptions };
+    if (options.token !== undefined) {
+      const header = `Bearer ${options.token}`;
+      // An interceptor rather than call credentials: those are refused on a plaintext channel.
+      const addToken: grpc.Interceptor = (opts, next) =>
+        new grpc.InterceptingCall(next(opts), {
+          start: (metadata, listener, start) => {
+            metadata.set('authorization', header);
+            start(metadata, listener);
+          },
+        });
+      channelOptions.interceptors = [addToken, ...(channelOptions.interceptors ?? [])];
+    }
+    channelOptions.interceptors = [...(channelOptions.interceptors ?? []), injectTraceContext];
+    this.coordinator = new grpcObject.tcc.v1.Coordinator(target, credentials, channelOptions);
   }
 
   /** Starts a global transaction. */

@@ -1,5 +1,8 @@
 import * as os from 'node:os';
 import { CRASH_POINTS, type CrashPoint } from '../engine/crash-points';
+import { ParticipantAllowlist } from '../engine/participant-allowlist';
+
+export type ClientAuthMode = 'token' | 'mtls';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
@@ -86,6 +89,50 @@ export interface Config {
    * Default 30 000.
    */
   dbStatementTimeoutMs: number;
+  /** Most client connections open at once (TCC_GRPC_MAX_CONNECTIONS). Default 1 000; more are closed on accept. */
+  grpcMaxConnections: number;
+  /** Most concurrent calls (HTTP/2 streams) on one connection (TCC_GRPC_MAX_CONCURRENT_STREAMS). Default 100. */
+  grpcMaxConcurrentStreams: number;
+  /** A new connection must complete its TLS/HTTP/2 handshake within this (TCC_GRPC_HANDSHAKE_TIMEOUT_MS). Default 10 000. */
+  grpcHandshakeTimeoutMs: number;
+  /** A connection with no call for this long is closed (TCC_GRPC_IDLE_TIMEOUT_MS). Default 300 000 (5 min). */
+  grpcIdleTimeoutMs: number;
+  /** A connection older than this is asked to reconnect (TCC_GRPC_MAX_CONNECTION_AGE_MS). Default 1 800 000 (30 min). */
+  grpcMaxConnectionAgeMs: number;
+  /** Time calls get to finish after that before the connection is cut (TCC_GRPC_MAX_CONNECTION_AGE_GRACE_MS). Default 60 000. */
+  grpcMaxConnectionAgeGraceMs: number;
+  /** Server pings an idle connection this often to find dead peers (TCC_GRPC_KEEPALIVE_TIME_MS). Default 60 000. */
+  grpcKeepaliveTimeMs: number;
+  /** PEM certificate chain of the gRPC server (TCC_TLS_CERT). Optional; with {@link tlsKey} it turns TLS on. */
+  tlsCert?: string;
+  /** PEM private key of {@link tlsCert} (TCC_TLS_KEY). Optional. */
+  tlsKey?: string;
+  /** PEM CA bundle (TCC_TLS_CLIENT_CA). Optional; when set, clients must present a certificate it signed (mutual TLS). */
+  tlsClientCa?: string;
+  /** PEM CA bundle that verifies participants (TCC_PARTICIPANT_TLS_CA). Optional; when set every participant call uses TLS. */
+  participantTlsCa?: string;
+  /** PEM client certificate presented to participants (TCC_PARTICIPANT_TLS_CERT). Optional; needs the CA and the key. */
+  participantTlsCert?: string;
+  /** PEM private key of {@link participantTlsCert} (TCC_PARTICIPANT_TLS_KEY). Optional. */
+  participantTlsKey?: string;
+  /**
+   * Participant targets clients may name (TCC_PARTICIPANT_ALLOW: comma-separated `host:port`
+   * with names, `*.domain`, addresses, CIDRs or `*`, and ports, ranges or `*`). Default: any.
+   */
+  participantAllowlist?: ParticipantAllowlist;
+  /**
+   * Serve the Admin API on a non-loopback address without TCC_ADMIN_TOKEN
+   * (TCC_ALLOW_UNAUTHENTICATED_ADMIN=true). Default false: such a start is refused.
+   */
+  allowUnauthenticatedAdmin: boolean;
+  /**
+   * How Coordinator calls authenticate (TCC_CLIENT_AUTH): `none`, `token`, `mtls` or `token,mtls`
+   * (either). Default `token` when TCC_CLIENT_TOKENS is set, else `none`. With any of them a
+   * transaction is readable and decidable only by the identity that began it.
+   */
+  clientAuth: ClientAuthMode[];
+  /** Client identity by bearer token (TCC_CLIENT_TOKENS: `identity=token,...`; tokens 16+ characters). Default none. */
+  clientTokens: ReadonlyMap<string, string>;
   /** Testing only (TCC_FAULT_CRASH_AT): the process SIGKILLs itself at this protocol step. Never set in production. */
   crashAt?: CrashPoint;
 }
@@ -121,6 +168,13 @@ function int(env: NodeJS.ProcessEnv, name: string, dflt: number, min: number, ma
 export function isListenAddress(addr: string): boolean {
   const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(addr);
   return m !== null && Number(m[2]) <= 65535;
+}
+
+/** 127.0.0.0/8, ::1 or localhost: reachable from this machine only. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.replace(/^\[(.*)\]$/, '$1').toLowerCase();
+  if (h === 'localhost' || h === '::1') return true;
+  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
 }
 
 function validateDbUrl(url: string): string {
@@ -243,6 +297,73 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const healthCheckIntervalMs = int(env, 'TCC_HEALTH_CHECK_INTERVAL_MS', 2_000, 100, 600_000);
   const storeQueueMax = int(env, 'TCC_STORE_QUEUE_MAX', 10_000, maxBranches + 1, 10_000_000);
   const dbStatementTimeoutMs = int(env, 'TCC_DB_STATEMENT_TIMEOUT_MS', 30_000, 100, 3_600_000);
+  const grpcMaxConnections = int(env, 'TCC_GRPC_MAX_CONNECTIONS', 1_000, 1, 1_000_000);
+  const grpcMaxConcurrentStreams = int(env, 'TCC_GRPC_MAX_CONCURRENT_STREAMS', 100, 1, 100_000);
+  const grpcHandshakeTimeoutMs = int(env, 'TCC_GRPC_HANDSHAKE_TIMEOUT_MS', 10_000, 100, 600_000);
+  const grpcIdleTimeoutMs = int(env, 'TCC_GRPC_IDLE_TIMEOUT_MS', 300_000, 100, 24 * 3_600_000);
+  const grpcMaxConnectionAgeMs = int(env, 'TCC_GRPC_MAX_CONNECTION_AGE_MS', 1_800_000, 1_000, 30 * 24 * 3_600_000);
+  const grpcMaxConnectionAgeGraceMs = int(env, 'TCC_GRPC_MAX_CONNECTION_AGE_GRACE_MS', 60_000, 0, 24 * 3_600_000);
+  const grpcKeepaliveTimeMs = int(env, 'TCC_GRPC_KEEPALIVE_TIME_MS', 60_000, 1_000, 24 * 3_600_000);
+  const tlsCert = str(env, 'TCC_TLS_CERT');
+  const tlsKey = str(env, 'TCC_TLS_KEY');
+  if ((tlsCert === undefined) !== (tlsKey === undefined)) {
+    throw new ConfigError(tlsCert === undefined ? 'TCC_TLS_CERT' : 'TCC_TLS_KEY', 'TCC_TLS_CERT and TCC_TLS_KEY are set together');
+  }
+  const tlsClientCa = str(env, 'TCC_TLS_CLIENT_CA');
+  if (tlsClientCa !== undefined && tlsCert === undefined) {
+    throw new ConfigError('TCC_TLS_CLIENT_CA', 'client certificates need TLS: set TCC_TLS_CERT and TCC_TLS_KEY too');
+  }
+  const participantTlsCa = str(env, 'TCC_PARTICIPANT_TLS_CA');
+  const participantTlsCert = str(env, 'TCC_PARTICIPANT_TLS_CERT');
+  const participantTlsKey = str(env, 'TCC_PARTICIPANT_TLS_KEY');
+  if ((participantTlsCert === undefined) !== (participantTlsKey === undefined)) {
+    throw new ConfigError(
+      participantTlsCert === undefined ? 'TCC_PARTICIPANT_TLS_CERT' : 'TCC_PARTICIPANT_TLS_KEY',
+      'TCC_PARTICIPANT_TLS_CERT and TCC_PARTICIPANT_TLS_KEY are set together',
+    );
+  }
+  if (participantTlsCert !== undefined && participantTlsCa === undefined) {
+    throw new ConfigError('TCC_PARTICIPANT_TLS_CERT', 'a client certificate is only sent over TLS: set TCC_PARTICIPANT_TLS_CA too');
+  }
+  const clientTokens = new Map<string, string>();
+  for (const entry of (str(env, 'TCC_CLIENT_TOKENS') ?? '').split(',').map((e) => e.trim()).filter(Boolean)) {
+    const m = /^([A-Za-z0-9._@:-]{1,64})=([\x21-\x7e]{16,})$/.exec(entry);
+    if (!m) throw new ConfigError('TCC_CLIENT_TOKENS', 'expected identity=token pairs (identity: 1-64 of A-Z a-z 0-9 . _ @ : -; token: 16+ printable characters)');
+    if ([...clientTokens.values()].includes(m[1])) throw new ConfigError('TCC_CLIENT_TOKENS', `identity ${m[1]} is listed twice`);
+    if (clientTokens.has(m[2])) throw new ConfigError('TCC_CLIENT_TOKENS', 'two identities share a token');
+    clientTokens.set(m[2], m[1]);
+  }
+  const clientAuthRaw = str(env, 'TCC_CLIENT_AUTH') ?? (clientTokens.size > 0 ? 'token' : 'none');
+  const clientAuth: ClientAuthMode[] = [];
+  if (clientAuthRaw !== 'none') {
+    for (const mode of clientAuthRaw.split(',').map((m) => m.trim())) {
+      if (mode !== 'token' && mode !== 'mtls') throw new ConfigError('TCC_CLIENT_AUTH', 'expected none, token, mtls or token,mtls');
+      clientAuth.push(mode);
+    }
+  }
+  if (clientAuth.includes('token') && clientTokens.size === 0) throw new ConfigError('TCC_CLIENT_AUTH', 'token needs TCC_CLIENT_TOKENS');
+  if (clientAuth.includes('mtls') && tlsClientCa === undefined) throw new ConfigError('TCC_CLIENT_AUTH', 'mtls needs TCC_TLS_CLIENT_CA');
+  const allowUnauthRaw = str(env, 'TCC_ALLOW_UNAUTHENTICATED_ADMIN') ?? 'false';
+  if (allowUnauthRaw !== 'true' && allowUnauthRaw !== 'false') {
+    throw new ConfigError('TCC_ALLOW_UNAUTHENTICATED_ADMIN', 'expected true or false');
+  }
+  const allowUnauthenticatedAdmin = allowUnauthRaw === 'true';
+  if (adminToken === undefined && !allowUnauthenticatedAdmin && !isLoopbackHost(grpcAddr.slice(0, grpcAddr.lastIndexOf(':')))) {
+    // Admin can abort transactions and mark branches done: open to a network, it needs a token.
+    throw new ConfigError(
+      'TCC_ADMIN_TOKEN',
+      `required when TCC_GRPC_ADDR (${grpcAddr}) is not a loopback address; set TCC_ALLOW_UNAUTHENTICATED_ADMIN=true to run without one anyway`,
+    );
+  }
+  const allowRaw = str(env, 'TCC_PARTICIPANT_ALLOW');
+  let participantAllowlist: ParticipantAllowlist | undefined;
+  if (allowRaw !== undefined) {
+    try {
+      participantAllowlist = ParticipantAllowlist.parse(allowRaw);
+    } catch (err) {
+      throw new ConfigError('TCC_PARTICIPANT_ALLOW', (err as Error).message);
+    }
+  }
   const crashAtRaw = str(env, 'TCC_FAULT_CRASH_AT');
   if (crashAtRaw !== undefined && !(CRASH_POINTS as readonly string[]).includes(crashAtRaw)) {
     throw new ConfigError('TCC_FAULT_CRASH_AT', `expected one of ${CRASH_POINTS.join(', ')}`);
@@ -280,6 +401,23 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     tracing: loadTracingConfig(env, 'tcc-coordinator'),
     storeQueueMax,
     dbStatementTimeoutMs,
+    grpcMaxConnections,
+    grpcMaxConcurrentStreams,
+    grpcHandshakeTimeoutMs,
+    grpcIdleTimeoutMs,
+    grpcMaxConnectionAgeMs,
+    grpcMaxConnectionAgeGraceMs,
+    grpcKeepaliveTimeMs,
+    tlsCert,
+    tlsKey,
+    tlsClientCa,
+    participantTlsCa,
+    participantTlsCert,
+    participantTlsKey,
+    participantAllowlist,
+    allowUnauthenticatedAdmin,
+    clientAuth,
+    clientTokens,
     crashAt: crashAtRaw as CrashPoint | undefined,
   };
 }

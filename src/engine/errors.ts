@@ -134,3 +134,10 @@ export class StoreUnavailableError extends TccEngineError {
     super('transaction store unavailable', { cause });
   }
 }
+
+/** A branch names a participant target outside TCC_PARTICIPANT_ALLOW; nothing was stored. */
+export class ParticipantNotAllowedError extends TccEngineError {
+  constructor(readonly field: string) {
+    super(`${field}: target is not in the coordinator's participant allowlist (TCC_PARTICIPANT_ALLOW)`);
+  }
+}

@@ -6,8 +6,10 @@ const ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 /**
  * Makes ULID-style ids: 48 bits of milliseconds then 80 random bits, 26
  * characters. Ids from one generator sort in creation order even within the
- * same millisecond (the random part is incremented), and two processes
- * collide only with probability ~2^-80 per millisecond.
+ * same millisecond: the random part then grows by a random step of 1 to
+ * 2^64 rather than by one, so a neighbour of a known gid cannot be guessed
+ * (plain ULID monotonicity makes the next gid the last one plus one). Two
+ * processes collide only with probability ~2^-80 per millisecond.
  */
 export class GidGenerator {
   private lastMs = -1;
@@ -18,8 +20,8 @@ export class GidGenerator {
   next(): string {
     let ms = this.now();
     if (ms <= this.lastMs) {
-      ms = this.lastMs;
       this.increment();
+      ms = this.lastMs; // after: an overflow moved it on
     } else {
       this.lastMs = ms;
       this.lastRandom = randomBytes(10);
@@ -28,15 +30,19 @@ export class GidGenerator {
   }
 
   private increment(): void {
+    const step = randomBytes(8);
+    let carry = 1; // step + 1: never zero
     for (let i = this.lastRandom.length - 1; i >= 0; i--) {
-      if (this.lastRandom[i] !== 0xff) {
-        this.lastRandom[i]++;
-        return;
-      }
-      this.lastRandom[i] = 0;
+      const j = i - (this.lastRandom.length - step.length);
+      const sum = this.lastRandom[i] + (j >= 0 ? step[j] : 0) + carry;
+      this.lastRandom[i] = sum & 0xff;
+      carry = sum >> 8;
     }
-    // 2^80 ids in one millisecond: move to the next one rather than repeat.
-    this.lastMs++;
+    if (carry) {
+      // Past 2^80 within one millisecond: move to the next one (fresh random part) rather than wrap.
+      this.lastMs++;
+      this.lastRandom = randomBytes(10);
+    }
   }
 }
 

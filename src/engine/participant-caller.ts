@@ -34,6 +34,8 @@ export interface ParticipantCall {
 export interface ParticipantCallerOptions {
   /** Channel options for every participant client. Default: keepalive every 30 s. */
   channelOptions?: grpc.ChannelOptions;
+  /** Credentials of every participant channel. Default insecure (plaintext); TLS when the coordinator has a participant CA. */
+  credentials?: grpc.ChannelCredentials;
   /** Clock for log timestamps. Default Date.now. */
   now?: () => number;
   /**
@@ -42,6 +44,38 @@ export interface ParticipantCallerOptions {
    * channel is closed (a later call to it simply reconnects).
    */
   maxClients?: number;
+}
+
+/**
+ * The error text recorded for a failed participant call, and returned to
+ * clients (last_error, Try errors). It names the class of failure only:
+ * echoing the remote's details would let a caller use the participant
+ * field as a port scanner (grpc-js reports a non-gRPC service's HTTP status
+ * line, a MySQL or Redis banner's effect, a reset...). A participant's own
+ * refusal reason (ABORTED / FAILED_PRECONDITION from a Try) is the contract's
+ * business "no" and is kept, shortened and without control characters.
+ */
+export function describeCallFailure(phase: Phase, err: grpc.ServiceError): string {
+  const code = err.code ?? grpc.status.UNKNOWN;
+  const name = grpc.status[code] ?? String(code);
+  if (phase === 'try' && (code === grpc.status.ABORTED || code === grpc.status.FAILED_PRECONDITION)) {
+    // eslint-disable-next-line no-control-regex
+    const reason = (err.details || '').replace(/[\x00-\x1f\x7f]/g, ' ').slice(0, 200);
+    // Same shape as before ("ABORTED: out of stock"): clients read the participant's words after the code.
+    return reason ? `${name}: ${reason}` : `${name}: participant refused`;
+  }
+  switch (code) {
+    case grpc.status.DEADLINE_EXCEEDED:
+    case grpc.status.CANCELLED:
+      return `${name}: participant timed out`;
+    case grpc.status.UNAVAILABLE:
+      return `${name}: participant unreachable`;
+    case grpc.status.UNIMPLEMENTED:
+      return `${name}: not a participant`;
+    default:
+      // INTERNAL / UNKNOWN also carry grpc-js's transport errors (an HTTP server's status, a protocol error).
+      return `${name}: participant call failed`;
+  }
 }
 
 const METHOD: Record<Phase, 'Try' | 'Confirm' | 'Cancel'> = { try: 'Try', confirm: 'Confirm', cancel: 'Cancel' };
@@ -77,7 +111,7 @@ export class ParticipantCaller {
         this.clients.delete(oldest);
       }
       const Ctor = loadTccProto().grpcObject.tcc.v1.Participant;
-      c = new Ctor(target, grpc.credentials.createInsecure(), {
+      c = new Ctor(target, this.options.credentials ?? grpc.credentials.createInsecure(), {
         'grpc.keepalive_time_ms': 30_000,
         'grpc.keepalive_timeout_ms': 10_000,
         ...this.options.channelOptions,
@@ -131,7 +165,7 @@ export class ParticipantCaller {
         resolve({
           outcome: refused ? 'refused' : 'unknown',
           grpcCode: err.code ?? grpc.status.UNKNOWN,
-          error: `${grpc.status[err.code] ?? err.code}: ${err.details || err.message}`,
+          error: describeCallFailure(req.phase, err),
           result: Buffer.alloc(0),
           startedAt,
           durationMs,

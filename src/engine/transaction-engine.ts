@@ -8,6 +8,7 @@ import {
   BranchOutcomeUnknownError,
   BranchRefusedError,
   InvalidArgumentError,
+  ParticipantNotAllowedError,
   TransactionAlreadyExistsError,
   TransactionCommittedError,
   TransactionNotFoundError,
@@ -19,6 +20,7 @@ import { GidGenerator } from './gid';
 import type { BranchRecord, PhaseLogRecord, TransactionRecord, TryState } from '../domain/model';
 import { isFinal } from '../domain/model';
 import { ParticipantCaller, type CallResult } from './participant-caller';
+import type { ParticipantAllowlist } from './participant-allowlist';
 import { PhaseExecutor, type RoundOptions } from './phase-executor';
 import { describeError } from '../log/describe-error';
 import type { RetryPolicy } from './retry-policy';
@@ -72,6 +74,8 @@ export interface TransactionEngineOptions {
   metrics?: CoordinatorMetrics;
   /** Fault injection for crash tests. Default: never crashes. */
   crash?: CrashHook;
+  /** Targets clients may name (TCC_PARTICIPANT_ALLOW). Default: any. */
+  participantAllowlist?: ParticipantAllowlist;
   /** Options of the group committer (queue bound, batch sizes). Default: its defaults. */
   committer?: GroupCommitterOptions;
 }
@@ -183,6 +187,7 @@ const TRY_STATE_OF: Record<CallResult['outcome'], TryState> = { ok: 'SUCCEEDED',
 export class TransactionEngine {
   readonly store: TransactionStore;
   private readonly caller: ParticipantCaller;
+  private readonly participantAllowlist: ParticipantAllowlist | undefined;
   private readonly clock: Clock;
   private readonly gids: GidGenerator;
   private readonly log: Logger;
@@ -206,6 +211,7 @@ export class TransactionEngine {
     this.clock = o.clock ?? systemClock;
     this.committer = new GroupCommitter(o.store, { ...o.committer, onBatch: (n, ms) => this.metrics.observeStoreBatch(n, ms) });
     this.caller = o.caller ?? new ParticipantCaller({ now: () => this.clock.now() });
+    this.participantAllowlist = o.participantAllowlist;
     this.gids = new GidGenerator(() => this.clock.now());
     this.log = o.logger;
     this.limits = o.limits;
@@ -425,9 +431,14 @@ export class TransactionEngine {
 
   private validateBranch(field: string, b: BranchInput, defaultId: string): NewBranch {
     const payload = Buffer.isBuffer(b.payload) ? b.payload : Buffer.from(b.payload ?? []);
+    const participant = validateTarget(`${field}.participant`, b.participant);
+    // Checked before anything is stored: the coordinator never dials, nor records, a target outside the list.
+    if (this.participantAllowlist && !this.participantAllowlist.allows(participant)) {
+      throw new ParticipantNotAllowedError(`${field}.participant`);
+    }
     return {
       branchId: b.branchId ? validateId(`${field}.branch_id`, b.branchId) : defaultId,
-      participant: validateTarget(`${field}.participant`, b.participant),
+      participant,
       action: validateAction(`${field}.action`, b.action),
       payload: validatePayload(`${field}.payload`, payload, this.limits.maxPayloadBytes),
     };

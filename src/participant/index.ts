@@ -20,7 +20,9 @@ export {
   ParticipantServer,
   PARTICIPANT_HEALTH_SERVICES,
   type ParticipantServerOptions,
+  type ParticipantTlsOptions,
 } from './participant-server';
+export { CertificateError } from '../tls/certificate-error';
 export { SqlBarrier, type SqlBarrierOptions, type SqlBarrierRetry } from './sql-barrier';
 export {
   BARRIER_MIGRATION_NAME,

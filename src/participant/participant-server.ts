@@ -1,6 +1,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import { loadTccProto } from '../protocol/tcc-proto';
+import { ReloadableCertificates } from '../tls/reloadable-certificates';
+import { createServerTlsCredentials } from '../tls/tls-credentials';
 import { createParticipantHandlers, type ParticipantServiceOptions } from './participant-service';
 
 /** Options of {@link ParticipantServer}: the service's options plus the server's own. */
@@ -13,10 +15,27 @@ export interface ParticipantServerOptions<Tx> extends ParticipantServiceOptions<
    * never gets through leaves its branch stuck.
    */
   serverOptions?: grpc.ServerOptions;
-  /** Default: insecure (plaintext), like the coordinator's own listener. */
+  /** Default: insecure (plaintext), or TLS from {@link tls} when given. Not together with {@link tls}. */
   credentials?: grpc.ServerCredentials;
+  /** Serve over TLS from PEM files, re-read by {@link ParticipantServer.reloadCertificates}. Default: none (plaintext). */
+  tls?: ParticipantTlsOptions;
   /** Grace period of {@link ParticipantServer.shutdown} when called without one, ms. Default 10 000. */
   shutdownGraceMs?: number;
+}
+
+/** TLS of a participant server. */
+export interface ParticipantTlsOptions {
+  /** PEM certificate chain of the server. Required. */
+  certFile: string;
+  /** PEM private key of the certificate. Required. */
+  keyFile: string;
+  /** PEM CA bundle that verifies client certificates (the coordinator's). Default: none. */
+  clientCaFile?: string;
+  /**
+   * Refuse callers without a certificate signed by `clientCaFile`, so only
+   * the coordinator can call Try/Confirm/Cancel. Default false.
+   */
+  requireClientCert?: boolean;
 }
 
 /** Services reported by grpc.health.v1: '' is the whole server. */
@@ -40,6 +59,7 @@ export class ParticipantServer<Tx = unknown> {
   readonly grpcServer: grpc.Server;
   private readonly health: HealthImplementation;
   private readonly credentials: grpc.ServerCredentials;
+  private readonly certificates: ReloadableCertificates | undefined;
   private readonly defaultGraceMs: number;
   private bound: string | undefined;
   private listening: Promise<string> | undefined;
@@ -48,7 +68,18 @@ export class ParticipantServer<Tx = unknown> {
   constructor(options: ParticipantServerOptions<Tx>) {
     // Built first: bad options throw before any resource exists.
     const handlers = createParticipantHandlers(options);
-    this.credentials = options.credentials ?? grpc.ServerCredentials.createInsecure();
+    if (options.tls && options.credentials) throw new Error('give either credentials or tls, not both');
+    if (options.tls) {
+      // Read and checked now: a bad or expired certificate fails here, never as a plaintext server.
+      this.certificates = new ReloadableCertificates({
+        certFile: options.tls.certFile,
+        keyFile: options.tls.keyFile,
+        caFile: options.tls.clientCaFile,
+      });
+      this.credentials = createServerTlsCredentials(this.certificates, { requireClientCert: options.tls.requireClientCert });
+    } else {
+      this.credentials = options.credentials ?? grpc.ServerCredentials.createInsecure();
+    }
     this.defaultGraceMs = options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS;
     this.grpcServer = new grpc.Server({
       'grpc.max_receive_message_length': DEFAULT_MAX_RECEIVE_BYTES,
@@ -83,6 +114,15 @@ export class ParticipantServer<Tx = unknown> {
       return this.bound;
     });
     return this.listening;
+  }
+
+  /**
+   * Re-reads the `tls` files (e.g. on SIGHUP): new connections get the new
+   * certificate, open ones and their calls are untouched. Throws
+   * CertificateError, keeping the previous ones, when a file is bad. No-op without `tls`.
+   */
+  reloadCertificates(): void {
+    this.certificates?.reload();
   }
 
   /**

@@ -5,6 +5,7 @@ import {
   BranchOutcomeUnknownError,
   BranchRefusedError,
   InvalidArgumentError,
+  ParticipantNotAllowedError,
   StoreUnavailableError,
   TransactionAlreadyExistsError,
   TransactionCommittedError,
@@ -15,6 +16,8 @@ import {
 } from '../engine/errors';
 import { StoreDeadlineExceededError, StoreQueueFullError, StoreTimeoutError } from '../store/store-errors';
 import { UnauthenticatedError } from './admin-auth';
+import { RequestTooLargeError } from './request-limits';
+import { ClientUnauthenticatedError, GidTakenError } from './client-auth';
 
 export interface GrpcFailure {
   code: status;
@@ -26,7 +29,11 @@ type ErrorClass = abstract new (...args: never[]) => Error;
 /** Engine error → gRPC status, as data. The first matching class wins. */
 const STATUS_BY_ERROR: ReadonlyArray<readonly [ErrorClass, status]> = [
   [UnauthenticatedError, status.UNAUTHENTICATED],
+  [RequestTooLargeError, status.RESOURCE_EXHAUSTED],
+  [ClientUnauthenticatedError, status.UNAUTHENTICATED],
+  [GidTakenError, status.PERMISSION_DENIED],
   [InvalidArgumentError, status.INVALID_ARGUMENT],
+  [ParticipantNotAllowedError, status.PERMISSION_DENIED],
   [TransactionNotFoundError, status.NOT_FOUND],
   [BranchNotFoundError, status.NOT_FOUND],
   [TransactionAlreadyExistsError, status.ALREADY_EXISTS],

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { metadataGetter, traceparentFrom } from '../tracing/trace-context';
 import { toGrpcFailure } from './status-mapping';
 import { describeError } from '../log/describe-error';
+import { refusalOf } from './request-limits';
 
 /** Looked up per use: a tracer kept from before the SDK was (re)registered would stay a no-op. */
 const tracer = () => trace.getTracer('tcc-coordinator');
@@ -40,7 +41,8 @@ export function unary<Req, Res>(
       },
       parent,
     );
-    context.with(trace.setSpan(parent, span), () => handler(call)).then(
+    const refused = refusalOf(call.request);
+    (refused ? Promise.reject(refused) : context.with(trace.setSpan(parent, span), () => handler(call))).then(
       (res) => {
         span.setAttribute('rpc.grpc.status_code', grpc.status.OK);
         span.end();

@@ -3,6 +3,7 @@ import * as coreSchema from '../../migrations/20261122000000_core_schema';
 import * as recoveryAndOperations from '../../migrations/20261201120000_recovery_and_operations';
 import * as binaryIdsAndStatusIndex from '../../migrations/20261202100000_binary_ids_and_status_index';
 import * as timelineRepeats from '../../migrations/20261202140000_timeline_repeats';
+import * as transactionOwners from '../../migrations/20261202150000_transaction_owners';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -19,6 +20,7 @@ const MIGRATIONS: ReadonlyArray<readonly [string, Migration]> = [
   ['20261201120000_recovery_and_operations', recoveryAndOperations],
   ['20261202100000_binary_ids_and_status_index', binaryIdsAndStatusIndex],
   ['20261202140000_timeline_repeats', timelineRepeats],
+  ['20261202150000_transaction_owners', transactionOwners],
 ];
 
 export const coordinatorMigrationSource: Knex.MigrationSource<readonly [string, Migration]> = {

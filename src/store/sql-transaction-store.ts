@@ -65,7 +65,8 @@ export class SqlTransactionStore implements TransactionStore {
   private readonly keptFailedAttempts: number;
 
   constructor(
-    private readonly knex: Knex,
+    /** Also used by SqlTransactionOwners, on the same connections. */
+    readonly knex: Knex,
     readonly dialect: 'sqlite' | 'mysql',
     options: SqlTransactionStoreOptions = {},
   ) {
