@@ -19,10 +19,11 @@ import { GidGenerator } from './gid';
 import type { BranchRecord, PhaseLogRecord, TransactionRecord, TryState } from '../domain/model';
 import { isFinal } from '../domain/model';
 import { ParticipantCaller, type CallResult } from './participant-caller';
-import { PhaseExecutor } from './phase-executor';
+import { PhaseExecutor, type ReservedSlots } from './phase-executor';
 import { describeError } from '../log/describe-error';
 import type { RetryPolicy } from './retry-policy';
 import { claimLeaseMs } from '../domain/recovery-rules';
+import { newClaimToken } from '../domain/claim-token';
 import { TIMEOUT_REASON } from '../domain/state-machine';
 import { StuckReporter } from './stuck-reporter';
 import { TargetLimiter } from './target-limiter';
@@ -162,6 +163,8 @@ export class TransactionEngine {
   private readonly waiters = new Map<string, Set<() => void>>();
   /** How long the claim a decision takes on phase two lasts (claimLeaseMs). */
   readonly leaseMs: number;
+  /** Caps phase-two calls per participant target in this process; recovery reserves slots in it before it claims. */
+  readonly limiter: TargetLimiter;
   readonly committer: GroupCommitter;
   readonly metrics: CoordinatorMetrics;
   /** Told the earliest time a retry is due (the recovery scheduler wakes up for it). */
@@ -181,6 +184,7 @@ export class TransactionEngine {
     this.metrics = o.metrics ?? createCoordinatorMetrics();
     this.crash = o.crash ?? noCrash;
     this.leaseMs = claimLeaseMs(o.limits.branchTimeoutMs);
+    this.limiter = new TargetLimiter(o.recovery.concurrencyPerTarget);
     this.stuckReporter = new StuckReporter({ logger: o.logger, metrics: this.metrics, node: o.node, webhookUrl: o.recovery.alertWebhookUrl });
     this.executor = new PhaseExecutor({
       store: o.store,
@@ -192,7 +196,7 @@ export class TransactionEngine {
       branchTimeoutMs: o.limits.branchTimeoutMs,
       retryPolicy: o.retryPolicy,
       stuck: o.recovery.stuck,
-      limiter: new TargetLimiter(o.recovery.concurrencyPerTarget),
+      limiter: this.limiter,
       metrics: this.metrics,
       crash: this.crash,
       onRetryScheduled: (at) => this.retryListener(at),
@@ -219,8 +223,8 @@ export class TransactionEngine {
   }
 
   /** Recovery: one phase-two round of a decided transaction claimed at `claimedAt`. */
-  async runPhaseTwo(txn: TransactionRecord, claim: { claimedAt: number }): Promise<void> {
-    await this.executor.run(txn, undefined, { recovery: claim });
+  async runPhaseTwo(txn: TransactionRecord, claim: { claimToken: string; slots?: ReservedSlots }): Promise<void> {
+    await this.executor.run(txn, undefined, claim);
   }
 
   async begin(input: { gid?: string; timeoutMs?: number }): Promise<TransactionRecord> {
@@ -454,12 +458,13 @@ export class TransactionEngine {
   ): Promise<TransactionView> {
     this.crash('after-try');
     const now = this.clock.now();
+    const claimToken = newClaimToken(this.node);
     const results = await this.committer.submit([
       ...outcomes,
-      { kind: 'decide', gid, decision: 'commit', reason: '', now, node: this.node, leaseUntil: now + this.leaseMs },
+      { kind: 'decide', gid, decision: 'commit', reason: '', now, node: this.node, claimToken, leaseUntil: now + this.leaseMs },
     ]);
     const decided = results[results.length - 1] as DecideResult;
-    return this.answerExecute(gid, this.startPhaseTwo(gid, decided, finish, 'client'), finish);
+    return this.answerExecute(gid, this.startPhaseTwo(gid, decided, finish, 'client', claimToken), finish);
   }
 
   private async executeRejected(
@@ -493,20 +498,15 @@ export class TransactionEngine {
   /** Writes the decision (compare-and-set from TRYING), then starts phase two. */
   private async decideAndFinish(gid: string, d: DecisionRequest, opts: FinishOptions): Promise<DecidedView> {
     const now = this.clock.now();
+    const claimToken = newClaimToken(this.node);
     const [res] = await this.committer.submit([
-      { kind: 'decide', gid, decision: d.decision, reason: d.reason, now, node: this.node, leaseUntil: now + this.leaseMs, operator: d.operator },
+      { kind: 'decide', gid, decision: d.decision, reason: d.reason, now, node: this.node, claimToken, leaseUntil: now + this.leaseMs, operator: d.operator },
     ] as const);
-    // A deadline rollback is recovery work: its Cancels share the per-target limit, within the decision's claim.
-    return this.startPhaseTwo(gid, res, opts, d.cause, d.cause === 'deadline' ? { claimedAt: now } : undefined);
+    return this.startPhaseTwo(gid, res, opts, d.cause, claimToken);
   }
 
-  private startPhaseTwo(
-    gid: string,
-    res: DecideResult,
-    opts: FinishOptions,
-    cause: DecisionCause,
-    recovery?: { claimedAt: number },
-  ): DecidedView {
+  /** Counts and logs a decision; when this call's decision won, starts its phase-two round under the decision's claim (`claimToken`). */
+  private startPhaseTwo(gid: string, res: DecideResult, opts: FinishOptions, cause: DecisionCause, claimToken: string): DecidedView {
     if (!res.found) throw new TransactionNotFoundError(gid);
     if (res.decided) {
       const decision = res.txn.status === 'CONFIRMING' || res.txn.status === 'CONFIRMED' ? 'commit' : 'rollback';
@@ -517,7 +517,7 @@ export class TransactionEngine {
       if (isFinal(res.txn.status)) this.metrics.finished.inc({ status: res.txn.status });
       else {
         // Not awaited: callers without `wait` get their answer as soon as the decision is durable.
-        this.executor.run(res.txn, res.branches, { traceparent: opts.traceparent, recovery }).catch((err: unknown) => {
+        this.executor.run(res.txn, res.branches, { traceparent: opts.traceparent, claimToken }).catch((err: unknown) => {
           this.log.error({ gid, err: describeError(err) }, 'phase two failed; recovery will retry');
           this.retryListener(res.txn.dueAt ?? Date.now() + this.limits.sweepIntervalMs);
         });

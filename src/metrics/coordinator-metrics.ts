@@ -37,6 +37,6 @@ export function createCoordinatorMetrics(registry = new MetricsRegistry()): Coor
     alerts: registry.counter('tcc_alert_webhook_posts_total', 'Stuck alerts posted to the webhook, by result.', ['result']),
     sweeps: registry.counter('tcc_recovery_sweeps_total', 'Recovery sweeps run, by result.', ['result']),
     retentionDeleted: registry.counter('tcc_retention_deleted_total', 'Finished transactions deleted by retention.'),
-    recoveryInFlight: registry.gauge('tcc_recovery_calls_in_flight', 'Phase-two calls in flight from recovery in this process.'),
+    recoveryInFlight: registry.gauge('tcc_recovery_calls_in_flight', 'Phase-two calls in flight in this process (client rounds and recovery, within the per-target limit).'),
   };
 }

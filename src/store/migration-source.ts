@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import * as coreSchema from '../../migrations/20261122000000_core_schema';
 import * as recoveryAndOperations from '../../migrations/20261201120000_recovery_and_operations';
+import * as recoveryDueByStatus from '../../migrations/20261202140000_recovery_due_by_status';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -15,6 +16,7 @@ interface Migration {
 const MIGRATIONS: ReadonlyArray<readonly [string, Migration]> = [
   ['20261122000000_core_schema', coreSchema],
   ['20261201120000_recovery_and_operations', recoveryAndOperations],
+  ['20261202140000_recovery_due_by_status', recoveryDueByStatus],
 ];
 
 export const coordinatorMigrationSource: Knex.MigrationSource<readonly [string, Migration]> = {

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import type { BranchRecord, PhaseLogRecord, TransactionRecord, TransactionStatus } from '../domain/model';
+import type { BranchRecord, PhaseLogRecord, TransactionRecord } from '../domain/model';
 import { isStuck, releaseDueAt } from '../domain/recovery-rules';
 import { finalStatusOf, nextTryState, planDecision } from '../domain/state-machine';
 import { logRow, toBranch, toLog, toTransaction, truncate, type BranchRow, type LogRow, type TransactionRow } from './row-mapping';
@@ -10,6 +10,7 @@ import type {
   CreateResult,
   DecideCommand,
   DecideResult,
+  DuePhaseTwo,
   DueTransaction,
   ExpediteCommand,
   ExpediteResult,
@@ -215,7 +216,7 @@ export class SqlTransactionStore implements TransactionStore {
         reason: truncate(plan.reason, 1024),
         updated_at: c.now,
         due_at: finished ? null : c.leaseUntil,
-        owner: finished ? null : c.node,
+        owner: finished ? null : c.claimToken,
         decided_at: c.now,
       });
     if (n === 0) {
@@ -247,7 +248,7 @@ export class SqlTransactionStore implements TransactionStore {
       reason: plan.reason,
       updatedAt: c.now,
       dueAt: finished ? null : c.leaseUntil,
-      owner: finished ? null : c.node,
+      owner: finished ? null : c.claimToken,
       decidedAt: c.now,
     };
     return {
@@ -293,10 +294,11 @@ export class SqlTransactionStore implements TransactionStore {
       stuck,
       updated_at: c.now,
     };
-    // Fencing: only the worker holding the claim releases it. If the claim
-    // expired and another worker took it meanwhile, moving due_at would cut
-    // that worker's lease short and let a third one in.
-    if (txn.owner === c.node) {
+    // Fencing: only the holder of this very claim releases it. If the claim
+    // expired and another worker (or a restarted process with the same node
+    // name) took it meanwhile, moving due_at would cut that worker's lease
+    // short and let a third one in.
+    if (txn.owner === c.claimToken) {
       update.due_at = releaseDueAt(pending.map((p) => (p.next_retry_at === null ? null : Number(p.next_retry_at))), c.now);
       update.owner = null;
     }
@@ -408,16 +410,52 @@ export class SqlTransactionStore implements TransactionStore {
     return rows.map(toTransaction);
   }
 
-  async findDue(now: number, limit: number, statuses?: readonly TransactionStatus[]): Promise<DueTransaction[]> {
-    const q = this.knex<TransactionRow>(TX)
+  async findExpired(now: number, limit: number): Promise<DueTransaction[]> {
+    // Served by the (status, due_at) index: TRYING rows only, however many decided ones are due.
+    const rows = await this.knex<TransactionRow>(TX)
       .select('gid', 'status', 'due_at')
-      .whereNotNull('due_at')
+      .where('status', 'TRYING')
       .where('due_at', '<=', now)
       .orderBy('due_at')
       .limit(limit);
-    if (statuses) q.whereIn('status', statuses);
-    const rows = await q;
     return rows.map((r) => ({ gid: r.gid, status: r.status, dueAt: Number(r.due_at) }));
+  }
+
+  async findDuePhaseTwo(now: number, limit: number, fullTargets: readonly string[]): Promise<DuePhaseTwo[]> {
+    const q = this.knex<TransactionRow>(TX)
+      .select('gid', 'status', 'due_at')
+      .whereIn('status', ['CONFIRMING', 'CANCELLING'])
+      .where('due_at', '<=', now)
+      .orderBy('due_at')
+      .limit(limit);
+    if (fullTargets.length) {
+      q.whereNotExists((sub) => {
+        void sub
+          .select(this.knex.raw('1'))
+          .from(BR)
+          .whereRaw(`${BR}.gid = ${TX}.gid`)
+          .where(`${BR}.phase_two`, 'PENDING')
+          .whereIn(`${BR}.participant`, fullTargets);
+      });
+    }
+    const rows = await q;
+    if (rows.length === 0) return [];
+    const counts = await this.knex<BranchRow>(BR)
+      .select('gid', 'participant')
+      .count({ n: '*' })
+      .whereIn(
+        'gid',
+        rows.map((r) => r.gid),
+      )
+      .where('phase_two', 'PENDING')
+      .groupBy('gid', 'participant');
+    const targets = new Map<string, Map<string, number>>();
+    for (const c of counts as unknown as { gid: string; participant: string; n: number | string }[]) {
+      let m = targets.get(c.gid);
+      if (!m) targets.set(c.gid, (m = new Map<string, number>()));
+      m.set(c.participant, Number(c.n));
+    }
+    return rows.map((r) => ({ gid: r.gid, status: r.status, dueAt: Number(r.due_at), targets: targets.get(r.gid) ?? new Map<string, number>() }));
   }
 
   async purgeFinished(before: number, limit: number): Promise<number> {
