@@ -66,6 +66,10 @@ forEachBackend((backend) => {
         txn = await store.getTransaction(gid);
         expect(txn?.owner).to.equal(null);
         expect(txn?.dueAt).to.equal(now + 300);
+        // Finished, so no coordinator of the tests below has recovery work (and sweeps) from it.
+        const ok = { ...failed, ok: true };
+        await store.execute([{ kind: 'phaseTwo', gid, now: now + 280, node: 'n', claimToken: 'n/x', results: [ok], logs: [], stuck: STUCK }] as const);
+        expect((await store.getTransaction(gid))?.status).to.equal('CONFIRMED');
       });
     });
 
@@ -99,6 +103,7 @@ forEachBackend((backend) => {
         const { gid } = await client!.begin({ timeout_ms: 300 });
         await client!.try({ gid, branch: { branch_id: 'b1', participant: participant.target, action: 'pay' } });
         await sleep(500);
+        expect((await client!.getTransaction({ gid })).status, 'no sweep rolled it back').to.equal('TRYING');
         const err = await expectGrpcError(client!.commit({ gid }), grpc.status.ABORTED, 'Commit after the deadline');
         expect(err.details).to.match(/deadline/);
         const txn = await pollUntil(() => client!.getTransaction({ gid }), (t) => t.status === 'CANCELLED', 'CANCELLED');
@@ -111,6 +116,7 @@ forEachBackend((backend) => {
         await startWithoutSweeps();
         const { gid } = await client!.begin({ timeout_ms: 300 });
         await sleep(500);
+        expect((await client!.getTransaction({ gid })).status, 'no sweep rolled it back').to.equal('TRYING');
         await expectGrpcError(
           client!.try({ gid, branch: { branch_id: 'late', participant: participant.target, action: 'pay' } }),
           grpc.status.FAILED_PRECONDITION,
@@ -201,6 +207,9 @@ forEachBackend((backend) => {
         expect(confirms.map((l) => l.attempt)).to.deep.equal([1]);
         expect(done.branches[0].attempts).to.equal(1);
         expect(participant.callsFor('confirm', t.gid)).to.have.length(1);
+        // Leave nothing pending for the tests after this one.
+        participant.resetBehaviors();
+        await pollUntil(() => coordinator.engine.get(holder.gid), (v) => v.txn.status === 'CONFIRMED', 'holder CONFIRMED', 20_000, 50);
       });
     });
   });
