@@ -9,7 +9,8 @@ import type { TargetLimiter } from './target-limiter';
 import { deferredRetryAt, isBranchDue } from '../domain/recovery-rules';
 import type { CoordinatorMetrics } from '../metrics/coordinator-metrics';
 import type { GroupCommitter } from '../store/group-committer';
-import type { PhaseTwoCallResult, StuckBranch, StuckThresholds, TransactionStore } from '../store/transaction-store';
+import type { PhaseTwoCallResult, PhaseTwoResult, RoundFailedResult, StuckBranch, StuckThresholds, TransactionStore } from '../store/transaction-store';
+import { describeError } from '../log/describe-error';
 
 /** Options of {@link PhaseExecutor}. */
 export interface PhaseExecutorOptions {
@@ -142,9 +143,15 @@ export class PhaseExecutor {
         nextRetryAt: now + retryDelayMs(this.o.retryPolicy, b.attempts + 1),
       };
     });
-    const [{ txn: after, becameStuck, finished }] = await this.o.committer.submit([
-      { kind: 'phaseTwo', gid: txn.gid, now, node: this.o.node, claimToken: options.claimToken, results, logs, stuck: this.o.stuck },
-    ] as const);
+    let recorded: PhaseTwoResult;
+    try {
+      [recorded] = await this.o.committer.submit([
+        { kind: 'phaseTwo', gid: txn.gid, now, node: this.o.node, claimToken: options.claimToken, results, logs, stuck: this.o.stuck },
+      ] as const);
+    } catch (err) {
+      recorded = await this.recordFailedRound(txn, due, results, options.claimToken, now, err);
+    }
+    const { txn: after, becameStuck, finished } = recorded;
     if (after) {
       if (isFinal(after.status)) {
         // Counted by whoever finished it: a ResolveBranch during this round already did.
@@ -157,6 +164,38 @@ export class PhaseExecutor {
       this.o.onRoundEnd?.(after);
     }
     return after;
+  }
+
+  /**
+   * The round's write failed (whatever it carried: branch rows, log rows):
+   * records what the transaction row alone can hold, so attempts, the stuck
+   * flag and its alert still advance and the claim is released, backing off
+   * by rounds. Rethrows the write's error when this fails too.
+   */
+  private async recordFailedRound(
+    txn: TransactionRecord,
+    due: BranchRecord[],
+    results: PhaseTwoCallResult[],
+    claimToken: string,
+    now: number,
+    writeError: unknown,
+  ): Promise<PhaseTwoResult> {
+    this.o.logger.error({ gid: txn.gid, err: describeError(writeError) }, 'recording a phase-two round failed; recording the attempt on the transaction alone');
+    const failed = results.find((r) => r.attempted && !r.ok);
+    const retryAt = now + retryDelayMs(this.o.retryPolicy, txn.attempts + 1);
+    const error = failed?.error ?? 'recording the phase-two round failed';
+    let res: RoundFailedResult;
+    try {
+      [res] = await this.o.committer.submit([{ kind: 'roundFailed', gid: txn.gid, now, claimToken, error, retryAt, stuck: this.o.stuck }] as const);
+    } catch {
+      throw writeError;
+    }
+    const worst = due.find((b) => b.branchId === failed?.branchId) ?? due[0];
+    const becameStuck =
+      res.becameStuck && worst
+        ? { branchId: worst.branchId, participant: worst.participant, attempts: worst.attempts, lastError: error }
+        : undefined;
+    return { txn: res.txn, becameStuck };
   }
 
   /**

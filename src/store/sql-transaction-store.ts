@@ -22,6 +22,8 @@ import type {
   ResolveResult,
   RegisterResult,
   ResultsOf,
+  RoundFailedCommand,
+  RoundFailedResult,
   StoreCommand,
   TransactionStore,
   TryOutcomeCommand,
@@ -69,6 +71,8 @@ export class SqlTransactionStore implements TransactionStore {
         return this.decide(trx, cmd, logs);
       case 'phaseTwo':
         return this.phaseTwo(trx, cmd, logs);
+      case 'roundFailed':
+        return this.roundFailed(trx, cmd);
       case 'claim':
         return this.claim(trx, cmd);
       case 'expedite':
@@ -311,6 +315,22 @@ export class SqlTransactionStore implements TransactionStore {
           ? { branchId: worst.branch_id, participant: worst.participant, attempts: Number(worst.attempts), lastError: String(worst.last_error ?? '') }
           : undefined,
     };
+  }
+
+  private async roundFailed(trx: Knex.Transaction, c: RoundFailedCommand): Promise<RoundFailedResult> {
+    const txn = await this.lockTransaction(trx, c.gid);
+    if (!txn || (txn.status !== 'CONFIRMING' && txn.status !== 'CANCELLING')) return { txn, becameStuck: false };
+    const attempts = txn.attempts + 1;
+    const stuck = isStuck(txn, [{ attempts }], c.stuck, c.now);
+    const update: Record<string, unknown> = { attempts, last_error: truncate(c.error, 1024), stuck, updated_at: c.now };
+    // Fencing as in phaseTwo: only the holder of this claim releases it.
+    if (txn.owner === c.claimToken) {
+      update.due_at = c.retryAt;
+      update.owner = null;
+    }
+    await trx<TransactionRow>(TX).where({ gid: c.gid, status: txn.status }).update(update);
+    const after = await trx<TransactionRow>(TX).where({ gid: c.gid }).first();
+    return { txn: after ? toTransaction(after) : null, becameStuck: stuck && !txn.stuck };
   }
 
   /** CONFIRMING → CONFIRMED, CANCELLING → CANCELLED, once no branch is pending; the claim and the stuck flag go with it. */

@@ -124,6 +124,26 @@ export type PhaseTwoResult = {
 };
 
 /**
+ * The fallback when a round's `phaseTwo` write failed: touches the
+ * transaction row only (no branch rows, no log rows, so none of what that
+ * write had to carry), so that a round whose write keeps failing still
+ * advances: attempts + 1, last_error, the stuck flag (counting rounds, since
+ * the branches' attempts are in the write that fails), and, when
+ * `claimToken` still holds the claim, its release until `retryAt`.
+ */
+export interface RoundFailedCommand {
+  kind: 'roundFailed';
+  gid: string;
+  now: number;
+  claimToken: string;
+  /** The round's call error, if a call failed; else why the write failed, in general terms. */
+  error: string;
+  retryAt: number;
+  stuck: StuckThresholds;
+}
+export type RoundFailedResult = { txn: TransactionRecord | null; becameStuck: boolean };
+
+/**
  * Takes the right to work a due transaction: compare-and-set on due_at, which
  * moves to `leaseUntil`; whoever moved it owns the work until then.
  */
@@ -177,6 +197,7 @@ export type StoreCommand =
   | TryOutcomeCommand
   | DecideCommand
   | PhaseTwoCommand
+  | RoundFailedCommand
   | ClaimCommand
   | ExpediteCommand
   | ResolveCommand;
@@ -187,6 +208,7 @@ interface ResultByKind {
   tryOutcome: TryOutcomeResult;
   decide: DecideResult;
   phaseTwo: PhaseTwoResult;
+  roundFailed: RoundFailedResult;
   claim: ClaimResult;
   expedite: ExpediteResult;
   resolve: ResolveResult;
