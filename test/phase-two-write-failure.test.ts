@@ -54,8 +54,9 @@ forEachBackend((backend) => {
       const t = await client.execute({ branches: [{ branch_id: 'b1', participant: participant.target, action: 'pay' }] });
       expect(t.status).to.equal('CONFIRMING');
 
-      // Flagged stuck after 3 rounds: a claim held a whole lease (2 x 1 s + 5 s) per round would take over 20 s.
-      const stuck = await pollUntil(() => client!.getTransaction({ gid: t.gid }), (x) => x.stuck, 'stuck flag', 15_000, 50);
+      // Flagged stuck after 3 rounds, each due within 300 ms of the last: a claim held for its whole
+      // lease (2 x 1 s + 5 s) per round instead of released would take 14 s.
+      const stuck = await pollUntil(() => client!.getTransaction({ gid: t.gid }), (x) => x.stuck, 'stuck flag', 6_000, 50);
       expect(stuck.status).to.equal('CONFIRMING');
       expect(stuck.attempts).to.be.at.least(3);
       expect(stuck.last_error).to.match(/UNAVAILABLE/);
