@@ -30,7 +30,7 @@ import { TargetLimiter } from './target-limiter';
 import { validateAction, validateId, validateOperatorText, validatePayload, validateTarget, validateTimeout } from './validation';
 import { createCoordinatorMetrics, type CoordinatorMetrics } from '../metrics/coordinator-metrics';
 import { GroupCommitter } from '../store/group-committer';
-import type { DecideResult, NewBranch, RegisterResult, StuckThresholds, TransactionStore } from '../store/transaction-store';
+import type { DecideResult, NewBranch, RegisterResult, StoreCommand, StuckThresholds, TransactionStore } from '../store/transaction-store';
 
 /** Limits and timings of the engine (from Config; see src/config/config.ts for defaults). */
 export interface EngineLimits {
@@ -459,11 +459,10 @@ export class TransactionEngine {
     this.crash('after-try');
     const now = this.clock.now();
     const claimToken = newClaimToken(this.node);
-    const results = await this.committer.submit([
+    const decided = await this.writeDecision(gid, claimToken, [
       ...outcomes,
       { kind: 'decide', gid, decision: 'commit', reason: '', now, node: this.node, claimToken, leaseUntil: now + this.leaseMs },
     ]);
-    const decided = results[results.length - 1] as DecideResult;
     return this.answerExecute(gid, this.startPhaseTwo(gid, decided, finish, 'client', claimToken), finish);
   }
 
@@ -499,10 +498,34 @@ export class TransactionEngine {
   private async decideAndFinish(gid: string, d: DecisionRequest, opts: FinishOptions): Promise<DecidedView> {
     const now = this.clock.now();
     const claimToken = newClaimToken(this.node);
-    const [res] = await this.committer.submit([
+    const res = await this.writeDecision(gid, claimToken, [
       { kind: 'decide', gid, decision: d.decision, reason: d.reason, now, node: this.node, claimToken, leaseUntil: now + this.leaseMs, operator: d.operator },
-    ] as const);
+    ]);
     return this.startPhaseTwo(gid, res, opts, d.cause, claimToken);
+  }
+
+  /**
+   * Writes a batch whose last command is a decision. When the write fails,
+   * its outcome may be unknown (the connection was lost around COMMIT: the
+   * server may have committed); and the group committer may have re-run a
+   * batch that did commit, which then answers "decided before". The row
+   * tells: owned by this decision's claim token, the decision is ours and
+   * phase two starts now, not a claim lease later. Not decided: the error
+   * stands (nothing was written; the caller may retry).
+   */
+  private async writeDecision(gid: string, claimToken: string, commands: StoreCommand[]): Promise<DecideResult> {
+    let res: DecideResult;
+    try {
+      const results = await this.committer.submit(commands);
+      res = results[results.length - 1] as DecideResult;
+    } catch (err) {
+      const txn = await this.store.getTransaction(gid).catch(() => null);
+      if (!txn || txn.status === 'TRYING') throw err;
+      this.log.warn({ gid, err: describeError(err), status: txn.status }, 'writing a decision failed, but it was committed; going on from the stored row');
+      res = { found: true, decided: false, txn, branches: await this.store.getBranches(gid) };
+    }
+    if (res.found && !res.decided && res.txn.owner === claimToken) return { ...res, decided: true };
+    return res;
   }
 
   /** Counts and logs a decision; when this call's decision won, starts its phase-two round under the decision's claim (`claimToken`). */
