@@ -20,6 +20,7 @@ import { loadTccProto } from './protocol/tcc-proto';
 import { createAdminHandlers } from './server/admin-service';
 import { createCoordinatorHandlers } from './server/coordinator-service';
 import { createTransactionStore } from './store/create-store';
+import { DatabaseClock } from './store/database-clock';
 
 /** Options of {@link startCoordinator}. */
 export interface StartCoordinatorOptions {
@@ -77,10 +78,28 @@ async function closeRedis(redis: Redis): Promise<void> {
 /** Migrates the database, then serves. */
 export async function startCoordinator(config: Config, options: StartCoordinatorOptions = {}): Promise<RunningCoordinator> {
   const logger = options.logger ?? createLogger({ level: config.logLevel, node: config.nodeId });
-  const clock = options.clock ?? systemClock;
   const store = await createTransactionStore({ url: config.dbUrl });
-  const redis = config.redisUrl ? await connectRedis(config.redisUrl, logger) : undefined;
   const metrics = createCoordinatorMetrics();
+  let dbClock: DatabaseClock | undefined;
+  let clock: Clock = options.clock ?? systemClock;
+  if (!options.clock && store.dialect === 'mysql') {
+    // Several replicas share a MySQL database: deadlines, due times and claims are compared on its clock.
+    dbClock = new DatabaseClock({
+      read: async () => (await store.databaseTimeMs()) ?? Date.now(),
+      logger,
+      offsetGauge: metrics.dbClockOffset,
+      uncertaintyGauge: metrics.dbClockUncertainty,
+    });
+    try {
+      await dbClock.start();
+    } catch (err) {
+      await store.close();
+      throw err;
+    }
+    clock = dbClock;
+    logger.info({ offset_ms: Math.round(dbClock.offsetMs()) }, 'database clock measured');
+  }
+  const redis = config.redisUrl ? await connectRedis(config.redisUrl, logger) : undefined;
   const lease = redis ? new RedisSingletonLease({ redis, node: config.nodeId, logger }) : alwaysHeld;
   if (config.crashAt) logger.warn({ crash_at: config.crashAt }, 'fault injection on: this process will SIGKILL itself (TCC_FAULT_CRASH_AT, tests only)');
 
@@ -151,6 +170,7 @@ export async function startCoordinator(config: Config, options: StartCoordinator
       server.bindAsync(config.grpcAddr, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
     );
   } catch (err) {
+    dbClock?.stop();
     redis?.disconnect();
     await store.close();
     throw err;
@@ -161,6 +181,7 @@ export async function startCoordinator(config: Config, options: StartCoordinator
       metricsServer = await startMetricsServer(metrics.registry, config.metricsAddr);
     } catch (err) {
       server.forceShutdown();
+      dbClock?.stop();
       redis?.disconnect();
       await store.close();
       throw err;
@@ -191,6 +212,7 @@ export async function startCoordinator(config: Config, options: StartCoordinator
       await engine.stop();
       await metricsServer?.close();
       if (redis) await closeRedis(redis);
+      dbClock?.stop();
       await store.close();
     })());
 

@@ -37,6 +37,7 @@ class LostAckStore implements TransactionStore {
   findExpired: TransactionStore['findExpired'] = (now, limit) => this.inner.findExpired(now, limit);
   findDuePhaseTwo: TransactionStore['findDuePhaseTwo'] = (now, limit, full) => this.inner.findDuePhaseTwo(now, limit, full);
   purgeFinished: TransactionStore['purgeFinished'] = (before, limit) => this.inner.purgeFinished(before, limit);
+  databaseTimeMs: TransactionStore['databaseTimeMs'] = () => this.inner.databaseTimeMs();
   ping: TransactionStore['ping'] = () => this.inner.ping();
   close: TransactionStore['close'] = () => this.inner.close();
 }

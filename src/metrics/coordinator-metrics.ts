@@ -21,6 +21,10 @@ export interface CoordinatorMetrics {
   readonly retentionDeleted: Counter;
   /** Phase-two calls in flight from recovery, per process. */
   readonly recoveryInFlight: Gauge;
+  /** Database clock minus this process's clock, ms, as last measured (0 on SQLite: the same clock). */
+  readonly dbClockOffset: Gauge;
+  /** Uncertainty of that measurement (half its round trip), ms. */
+  readonly dbClockUncertainty: Gauge;
 }
 
 export function createCoordinatorMetrics(registry = new MetricsRegistry()): CoordinatorMetrics {
@@ -38,5 +42,7 @@ export function createCoordinatorMetrics(registry = new MetricsRegistry()): Coor
     sweeps: registry.counter('tcc_recovery_sweeps_total', 'Recovery sweeps run, by result.', ['result']),
     retentionDeleted: registry.counter('tcc_retention_deleted_total', 'Finished transactions deleted by retention.'),
     recoveryInFlight: registry.gauge('tcc_recovery_calls_in_flight', 'Phase-two calls in flight in this process (client rounds and recovery, within the per-target limit).'),
+    dbClockOffset: registry.gauge('tcc_db_clock_offset_ms', 'Database clock minus this process clock, ms, as last measured.'),
+    dbClockUncertainty: registry.gauge('tcc_db_clock_uncertainty_ms', 'Uncertainty of the last database clock measurement (half its round trip), ms.'),
   };
 }

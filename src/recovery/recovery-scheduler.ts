@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Clock } from '../domain/clock';
+import { isRecoveryClock, type Clock } from '../domain/clock';
 import { isFinal } from '../domain/model';
 import type { TransactionEngine } from '../engine/transaction-engine';
 import { TransactionNotFoundError } from '../engine/errors';
@@ -71,9 +71,10 @@ export class RecoveryScheduler {
     this.loop.wakeAt(Date.now());
   }
 
-  /** Ask for a sweep at `at` (epoch ms) at the latest. */
+  /** Ask for a sweep at `at` (epoch ms on the scheduler's clock) at the latest. */
   wakeAt(at: number): void {
-    this.loop.wakeAt(at);
+    // The loop's timers run on this process's clock.
+    this.loop.wakeAt(Date.now() + (at - this.o.clock.now()));
   }
 
   /** Stops sweeping, waits for the rounds it started, gives up singleton leases. */
@@ -106,6 +107,13 @@ export class RecoveryScheduler {
    * replica retries phase two, each claim won by one of them.
    */
   private async sweep(): Promise<void> {
+    const unfit = isRecoveryClock(this.o.clock) ? this.o.clock.unfitReason() : undefined;
+    if (unfit) {
+      // Rolling back or claiming on a clock that may be off could act before another replica's deadline or lease.
+      this.o.metrics.sweeps.inc({ result: 'clock_unfit' });
+      this.o.logger.warn({ why: unfit }, 'recovery sweep skipped: the database clock is not known well enough');
+      return;
+    }
     try {
       if (await this.lease.hold('deadline-sweep', 3 * this.o.sweepIntervalMs + 5_000)) await this.sweepDeadlines();
       await this.sweepPhaseTwo();

@@ -494,6 +494,15 @@ export class SqlTransactionStore implements TransactionStore {
     });
   }
 
+  async databaseTimeMs(): Promise<number | null> {
+    if (this.dialect === 'sqlite') return null;
+    // UTC and a difference in microseconds: independent of the session's time zone (no DST folds).
+    const [rows] = (await this.knex.raw(
+      "SELECT TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6)) AS us",
+    )) as unknown as [Array<{ us: number | string }>];
+    return Number(rows[0].us) / 1000;
+  }
+
   async ping(): Promise<void> {
     await this.knex.raw('select 1');
   }

@@ -267,6 +267,11 @@ export interface TransactionStore {
    * transaction; answers how many transactions it deleted.
    */
   purgeFinished(before: number, limit: number): Promise<number>;
+  /**
+   * The database server's clock, epoch ms, read by one statement (MySQL); null
+   * on SQLite, whose file one process owns: its system clock is the database's.
+   */
+  databaseTimeMs(): Promise<number | null>;
   /** Answers when the database does. */
   ping(): Promise<void>;
   close(): Promise<void>;
