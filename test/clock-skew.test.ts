@@ -2,6 +2,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { expect } from 'chai';
 import pino from 'pino';
+import { loadConfig } from '../src/config/config';
+import { startCoordinator } from '../src/coordinator';
 import { createTransactionStore } from '../src/store/create-store';
 import { DatabaseClock } from '../src/store/database-clock';
 import type { TransactionStore } from '../src/store/transaction-store';
@@ -69,6 +71,25 @@ onMariadb((backend) => {
       await slow.start();
       slow.stop();
       expect(slow.unfitReason()).to.match(/known within/);
+    });
+
+    it('recovery neither rolls back nor claims while the clock is unfit, and does once it is fit again', async () => {
+      let unfit: string | undefined = 'test: not measured';
+      const clock = { now: () => Date.now(), unfitReason: () => unfit };
+      const config = loadConfig({ TCC_GRPC_ADDR: '127.0.0.1:0', TCC_DB_URL: backend.url, TCC_LOG_LEVEL: 'silent', TCC_SWEEP_INTERVAL_MS: '100' });
+      const running = await startCoordinator(config, { clock });
+      const client = createCoordinatorClient(running.address);
+      try {
+        const { gid } = await client.begin({ timeout_ms: 200 });
+        await sleep(1_000);
+        expect((await client.getTransaction({ gid })).status).to.equal('TRYING');
+        expect(running.engine.metrics.registry.render()).to.match(/tcc_recovery_sweeps_total\{result="clock_unfit"\} [1-9]/);
+        unfit = undefined;
+        await pollUntil(() => client.getTransaction({ gid }), (t) => t.status === 'CANCELLED', 'CANCELLED', 5_000);
+      } finally {
+        client.close();
+        await running.shutdown();
+      }
     });
   });
 
