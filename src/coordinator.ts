@@ -26,7 +26,7 @@ import { DatabaseClock } from './store/database-clock';
 export interface StartCoordinatorOptions {
   /** Default: JSON to stdout at `config.logLevel`. */
   logger?: Logger;
-  /** Default: the system clock. */
+  /** Default: the database's clock on MySQL/MariaDB (DatabaseClock), the system clock on SQLite. */
   clock?: Clock;
 }
 

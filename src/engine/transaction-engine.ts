@@ -49,7 +49,7 @@ export interface EngineLimits {
 export interface RecoverySettings {
   /** When a transaction is flagged stuck. */
   stuck: StuckThresholds;
-  /** Most recovery calls in flight per participant target, per process. */
+  /** Most phase-two calls (client rounds and recovery) in flight per participant target, per process; no slot, the call is deferred. */
   concurrencyPerTarget: number;
   /** POST target for stuck alerts; none by default. */
   alertWebhookUrl?: string;

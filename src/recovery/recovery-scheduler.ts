@@ -90,8 +90,9 @@ export class RecoveryScheduler {
     const now = this.o.clock.now();
     const [{ txn }] = await this.o.committer.submit([{ kind: 'expedite', gid, now }] as const);
     if (!txn) throw new TransactionNotFoundError(gid);
-    // Claimed and worked here unless another worker holds the claim (its round picks up the new retry times).
-    if (txn.dueAt !== null && txn.dueAt <= now) {
+    // Claimed and worked here unless another worker holds the claim (its round picks up the new retry times),
+    // or the clock is unfit for claims (the next fit sweep takes it: it is due now).
+    if (txn.dueAt !== null && txn.dueAt <= now && !this.clockUnfit()) {
       const due = { gid, status: txn.status, dueAt: txn.dueAt };
       const token = await this.claim(due);
       if (token !== undefined) await this.work(due, token);
@@ -107,7 +108,7 @@ export class RecoveryScheduler {
    * replica retries phase two, each claim won by one of them.
    */
   private async sweep(): Promise<void> {
-    const unfit = isRecoveryClock(this.o.clock) ? this.o.clock.unfitReason() : undefined;
+    const unfit = this.clockUnfit();
     if (unfit) {
       // Rolling back or claiming on a clock that may be off could act before another replica's deadline or lease.
       this.o.metrics.sweeps.inc({ result: 'clock_unfit' });
@@ -122,6 +123,11 @@ export class RecoveryScheduler {
       this.o.metrics.sweeps.inc({ result: 'failed' });
       throw err;
     }
+  }
+
+  /** Why recovery must not roll back or claim now (see RecoveryClock), or undefined. */
+  private clockUnfit(): string | undefined {
+    return isRecoveryClock(this.o.clock) ? this.o.clock.unfitReason() : undefined;
   }
 
   /** Claims and rolls back TRYING transactions past their deadline. */
