@@ -53,6 +53,8 @@ onMariadb((backend) => {
         expect(Math.abs(clock.offsetMs()), 'same host: database and process clocks agree').to.be.below(1_000);
         expect(offsets).to.have.length(1);
         const a = clock.now();
+        // Whole milliseconds: times go into integer columns and gids.
+        expect(Number.isInteger(a)).to.equal(true);
         await sleep(50);
         expect(clock.now()).to.be.at.least(a + 45);
       } finally {

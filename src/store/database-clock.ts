@@ -70,11 +70,11 @@ export class DatabaseClock implements RecoveryClock {
     this.timer = undefined;
   }
 
-  /** The database's time now, epoch ms; never goes back. */
+  /** The database's time now, whole epoch ms (stored in integer columns, encoded in gids); never goes back. */
   now(): number {
     const s = this.sample;
     if (!s) throw new Error('database clock not started');
-    const t = s.db + (performance.now() - s.at);
+    const t = Math.floor(s.db + (performance.now() - s.at));
     this.last = Math.max(this.last, t);
     return this.last;
   }
