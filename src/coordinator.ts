@@ -34,12 +34,13 @@ import { ReloadableCertificates } from './tls/reloadable-certificates';
 import { createChannelTlsCredentials, createServerTlsCredentials } from './tls/tls-credentials';
 import { createRequestLimits, largestRequest, limitRequests } from './server/request-limits';
 import { createTransactionStore } from './store/create-store';
+import { DatabaseClock } from './store/database-clock';
 
 /** Options of {@link startCoordinator}. */
 export interface StartCoordinatorOptions {
   /** Default: JSON to stdout at `config.logLevel`. */
   logger?: Logger;
-  /** Default: the system clock. */
+  /** Default: the database's clock on MySQL/MariaDB (DatabaseClock), the system clock on SQLite. */
   clock?: Clock;
 }
 
@@ -109,7 +110,6 @@ async function closeRedis(redis: Redis): Promise<void> {
 /** Migrates the database, then serves. */
 export async function startCoordinator(config: Config, options: StartCoordinatorOptions = {}): Promise<RunningCoordinator> {
   const logger = options.logger ?? createLogger({ level: config.logLevel, node: config.nodeId });
-  const clock = options.clock ?? systemClock;
   // Read (and checked) before anything listens: a bad certificate is a start-up error, never a plaintext fallback.
   const serverCerts = config.tlsCert
     ? new ReloadableCertificates({ certFile: config.tlsCert, keyFile: config.tlsKey, caFile: config.tlsClientCa })
@@ -123,12 +123,32 @@ export async function startCoordinator(config: Config, options: StartCoordinator
     await tracing?.shutdown();
     throw err;
   });
-  const redis = config.redisUrl ? await connectRedis(config.redisUrl, logger) : undefined;
   const metrics = createCoordinatorMetrics({
     defaultMetrics: true,
     participantAllowlist: config.metricsParticipants,
     maxParticipants: config.metricsMaxParticipants,
   });
+  let dbClock: DatabaseClock | undefined;
+  let clock: Clock = options.clock ?? systemClock;
+  if (!options.clock && store.dialect === 'mysql') {
+    // Several replicas share a MySQL database: deadlines, due times and claims are compared on its clock.
+    dbClock = new DatabaseClock({
+      read: async () => (await store.databaseTimeMs()) ?? Date.now(),
+      logger,
+      offsetGauge: metrics.dbClockOffset,
+      uncertaintyGauge: metrics.dbClockUncertainty,
+    });
+    try {
+      await dbClock.start();
+    } catch (err) {
+      await store.close();
+      await tracing?.shutdown();
+      throw err;
+    }
+    clock = dbClock;
+    logger.info({ offset_ms: Math.round(dbClock.offsetMs()) }, 'database clock measured');
+  }
+  const redis = config.redisUrl ? await connectRedis(config.redisUrl, logger) : undefined;
   const stats = new StatsCache({
     load: () => store.inFlightStats(clock.now()),
     ttlMs: config.metricsCacheMs,
@@ -259,6 +279,7 @@ export async function startCoordinator(config: Config, options: StartCoordinator
       handshakeTimeoutMs: config.grpcHandshakeTimeoutMs,
     });
   } catch (err) {
+    dbClock?.stop();
     redis?.disconnect();
     await store.close();
     throw err;
@@ -272,6 +293,7 @@ export async function startCoordinator(config: Config, options: StartCoordinator
     } catch (err) {
       server.forceShutdown();
       listener.destroy();
+      dbClock?.stop();
       redis?.disconnect();
       await store.close();
       throw err;
@@ -307,6 +329,7 @@ export async function startCoordinator(config: Config, options: StartCoordinator
       await engine.stop();
       await metricsServer?.close();
       if (redis) await closeRedis(redis);
+      dbClock?.stop();
       await store.close();
       // Last: the spans of the drained calls are exported before the process ends.
       await tracing?.shutdown();

@@ -234,6 +234,7 @@ describe('Byte-for-byte ids', function () {
           'tcc_branches.gid ascii_bin NO',
           'tcc_logs.branch_id ascii_bin NO',
           'tcc_logs.gid ascii_bin NO',
+          'tcc_owners.gid ascii_bin NO',
           'tcc_transactions.gid ascii_bin NO',
           'tcc_transactions.owner utf8mb4_bin YES',
         ]);

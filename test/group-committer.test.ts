@@ -189,7 +189,7 @@ describe('GroupCommitter (SQLite store)', function () {
           now,
           log: { gid, branchId: `b${i}`, phase: 'try', attempt: 1, outcome: 'ok', grpcCode: 0, error: '', startedAt: now, durationMs: 1, node: 'n' },
         }));
-        return gc.submit([...outcomes, { kind: 'decide', gid, decision: 'commit', reason: '', now, node: 'n', leaseUntil: now + 60_000 }]);
+        return gc.submit([...outcomes, { kind: 'decide', gid, decision: 'commit', reason: '', now, node: 'n', claimToken: 'n/test', leaseUntil: now + 60_000 }]);
       }),
     );
     // One phaseTwo command carries B log rows: a batch of 256 carries 1,024.
@@ -197,6 +197,7 @@ describe('GroupCommitter (SQLite store)', function () {
       gids.map((gid) => {
         const cmd: PhaseTwoCommand = {
           kind: 'phaseTwo',
+    claimToken: 'n/test',
           gid,
           now,
           node: 'n',

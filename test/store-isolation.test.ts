@@ -84,7 +84,7 @@ describe('Store isolation', function () {
               now,
               log: { gid, branchId: 'b0', phase: 'try', attempt: 1, outcome: 'ok', grpcCode: 0, error: '', startedAt: now, durationMs: 1, node: 'n' },
             },
-            { kind: 'decide', gid, decision: 'commit', reason: '', now, node: 'n', leaseUntil: now + 600_000 },
+            { kind: 'decide', gid, decision: 'commit', reason: '', now, node: 'n', claimToken: 'n/test', leaseUntil: now + 600_000 },
           ] as const),
           s.execute([{ kind: 'register', gid, now, branches: [branch('b1')], maxBranches: 10 }] as const),
         ]);

@@ -15,6 +15,7 @@ function failedRound(gid: string, attempt: number, ok = false): PhaseTwoCommand 
   const now = Date.now();
   return {
     kind: 'phaseTwo',
+    claimToken: 'n/test',
     gid,
     now,
     node: 'n',
@@ -59,7 +60,7 @@ forEachBackend((backend) => {
         ] as const);
         await store.execute([
           { kind: 'tryOutcome', gid, branchId: 'b', state: 'SUCCEEDED', error: '', now, log: { gid, branchId: 'b', phase: 'try', attempt: 1, outcome: 'ok', grpcCode: 0, error: '', startedAt: now, durationMs: 1, node: 'n' } },
-          { kind: 'decide', gid, decision: 'commit', reason: '', now, node: 'n', leaseUntil: now + 60_000 },
+          { kind: 'decide', gid, decision: 'commit', reason: '', now, node: 'n', claimToken: 'n/test', leaseUntil: now + 60_000 },
         ] as const);
         for (let a = 1; a <= 300; a++) await store.execute([failedRound(gid, a)] as const);
         await store.execute([failedRound(gid, 301, true)] as const);

@@ -54,7 +54,7 @@ export interface Config {
   stuckAfterMs: number;
   /** URL a JSON alert is POSTed to when a transaction is flagged stuck (TCC_ALERT_WEBHOOK_URL). Optional. */
   alertWebhookUrl?: string;
-  /** Most recovery Confirm/Cancel calls in flight per participant target, per process (TCC_RECOVERY_CONCURRENCY_PER_TARGET). Default 8. */
+  /** Most Confirm/Cancel calls (client-started phase two and recovery) in flight per participant target, per process (TCC_RECOVERY_CONCURRENCY_PER_TARGET); a call with no free slot is deferred. Default 8. */
   recoveryConcurrencyPerTarget: number;
   /** Finished transactions older than this are deleted (TCC_RETENTION_MS). Default 604 800 000 (7 days); 0 = keep forever. */
   retentionMs: number;

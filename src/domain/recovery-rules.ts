@@ -53,3 +53,17 @@ export function isStuck(
 export function releaseDueAt(pendingRetryAts: readonly (number | null)[], now: number): number {
   return Math.min(...pendingRetryAts.map((t) => t ?? now));
 }
+
+/**
+ * When a deferred call (not made: the participant's per-process limit was
+ * full) is due again. A deferral is not an attempt, so the branch's attempts
+ * and its retry delay stay as they are; instead the wait doubles with each
+ * deferral: twice as long as the branch has waited since its row was last
+ * written (the previous deferral, attempt or decision), between `minMs` and
+ * `maxMs`. A participant's backlog is then looked at less and less often
+ * while it stays full, instead of once per initial delay.
+ */
+export function deferredRetryAt(b: Pick<BranchRecord, 'updatedAt'>, now: number, minMs: number, maxMs: number): number {
+  const waited = Math.max(0, now - b.updatedAt);
+  return now + Math.min(maxMs, Math.max(minMs, 2 * waited));
+}

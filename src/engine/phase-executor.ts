@@ -6,10 +6,12 @@ import { isFinal, phaseOf } from '../domain/model';
 import type { CallResult, ParticipantCaller } from './participant-caller';
 import { retryDelayMs, type RetryPolicy } from './retry-policy';
 import type { TargetLimiter } from './target-limiter';
+import { deferredRetryAt, isBranchDue } from '../domain/recovery-rules';
 import type { CoordinatorMetrics } from '../metrics/coordinator-metrics';
 import { startRecoveryRoundSpan } from '../tracing/recovery-span';
 import type { GroupCommitter } from '../store/group-committer';
-import type { PhaseTwoCallResult, StuckBranch, StuckThresholds, TransactionStore } from '../store/transaction-store';
+import type { PhaseTwoCallResult, PhaseTwoResult, RoundFailedResult, StuckBranch, StuckThresholds, TransactionStore } from '../store/transaction-store';
+import { describeError } from '../log/describe-error';
 
 /** Options of {@link PhaseExecutor}. */
 export interface PhaseExecutorOptions {
@@ -37,16 +39,22 @@ export interface PhaseExecutorOptions {
   crash?: CrashHook;
 }
 
+/** Slots of the per-target limit taken for a round before it starts (by recovery, when it claimed the transaction). */
+export type ReservedSlots = Map<string, Array<() => void>>;
+
 /** How a round is run. */
 export interface RoundOptions {
   traceparent?: string;
+  /** Fencing token of the claim the round runs under (the decision's or a sweep's); only it releases the claim. */
+  claimToken: string;
   /**
-   * Set for rounds run by recovery (retries, takeovers, operator replays):
-   * their calls share the per-target limit, and a call that cannot start
-   * within one branch timeout of `claimedAt` is put off to a later round, so
-   * every call ends before the claim (two branch timeouts + 5 s) does.
+   * Slots recovery took when it claimed the transaction; calls use these
+   * first, then free slots. Whatever the round does not use is given back as
+   * soon as its calls have started.
    */
-  recovery?: { claimedAt: number };
+  slots?: ReservedSlots;
+  /** A round run by recovery (a sweep's claim or an operator's replay), not started by a client's decision. */
+  recovery?: boolean;
 }
 
 /**
@@ -65,9 +73,12 @@ export class PhaseExecutor {
   }
 
   /** Runs a round unless this process is already running one for the gid (then joins it). */
-  run(txn: TransactionRecord, branches?: BranchRecord[], options: RoundOptions = {}): Promise<TransactionRecord | null> {
+  run(txn: TransactionRecord, branches: BranchRecord[] | undefined, options: RoundOptions): Promise<TransactionRecord | null> {
     const running = this.active.get(txn.gid);
-    if (running) return running;
+    if (running) {
+      releaseAll(options.slots);
+      return running;
+    }
     const p = this.round(txn, branches, options).finally(() => this.active.delete(txn.gid));
     this.active.set(txn.gid, p);
     return p;
@@ -80,16 +91,28 @@ export class PhaseExecutor {
 
   private async round(txn: TransactionRecord, known: BranchRecord[] | undefined, options: RoundOptions): Promise<TransactionRecord | null> {
     const phase = phaseOf(txn.status);
-    if (!phase) return txn;
-    const branches = known ?? (await this.o.store.getBranches(txn.gid));
+    if (!phase) {
+      releaseAll(options.slots);
+      return txn;
+    }
+    let branches: BranchRecord[];
+    try {
+      branches = known ?? (await this.o.store.getBranches(txn.gid));
+    } catch (err) {
+      releaseAll(options.slots);
+      throw err;
+    }
     const startedAt = this.o.clock.now();
     // Per-branch backoff: a branch whose retry time has not come waits for a later round.
-    const due = branches.filter((b) => b.phaseTwo === 'PENDING' && (b.nextRetryAt === null || b.nextRetryAt <= startedAt));
+    const due = branches.filter((b) => isBranchDue(b, startedAt));
     const log = this.o.logger.child({ gid: txn.gid });
     // A recovery round has no caller's trace: it gets a span of its own.
     const span = options.recovery && !options.traceparent ? startRecoveryRoundSpan(txn.gid, phase) : undefined;
     const callOptions = span ? { ...options, traceparent: span.traceparent } : options;
-    const calls = await Promise.all(due.map((b) => this.call(b, phase, callOptions))).finally(() => span?.end());
+    // Each call takes its slot synchronously, before its first await: what is left over is given back at once.
+    const pendingCalls = due.map((b) => this.call(b, phase, callOptions));
+    releaseAll(options.slots);
+    const calls = await Promise.all(pendingCalls).finally(() => span?.end());
     this.crash('after-phase-two-calls');
     const now = this.o.clock.now();
     const logs: PhaseLogRecord[] = [];
@@ -97,8 +120,9 @@ export class PhaseExecutor {
       const c = calls[i];
       if (!c) {
         this.o.metrics.callsDeferred.inc();
-        // Not called: no attempt counted, looked at again after one initial delay.
-        return { branchId: b.branchId, attempted: false, ok: false, error: '', nextRetryAt: now + retryDelayMs(this.o.retryPolicy, 1) };
+        // Not called: no attempt counted; each deferral in a row waits longer.
+        const nextRetryAt = deferredRetryAt(b, now, this.o.retryPolicy.initialMs, this.o.retryPolicy.maxMs);
+        return { branchId: b.branchId, attempted: false, ok: false, error: '', nextRetryAt };
       }
       const ok = c.outcome === 'ok';
       this.o.metrics.participantCalls.inc({ phase, outcome: ok ? 'ok' : 'failed' });
@@ -126,9 +150,15 @@ export class PhaseExecutor {
         nextRetryAt: now + retryDelayMs(this.o.retryPolicy, b.attempts + 1),
       };
     });
-    const [{ txn: after, becameStuck, finished }] = await this.o.committer.submit([
-      { kind: 'phaseTwo', gid: txn.gid, now, node: this.o.node, results, logs, stuck: this.o.stuck },
-    ] as const);
+    let recorded: PhaseTwoResult;
+    try {
+      [recorded] = await this.o.committer.submit([
+        { kind: 'phaseTwo', gid: txn.gid, now, node: this.o.node, claimToken: options.claimToken, results, logs, stuck: this.o.stuck },
+      ] as const);
+    } catch (err) {
+      recorded = await this.recordFailedRound(txn, due, results, options.claimToken, now, err);
+    }
+    const { txn: after, becameStuck, finished } = recorded;
     if (after) {
       if (isFinal(after.status)) {
         // Counted by whoever finished it: a ResolveBranch during this round already did.
@@ -143,8 +173,46 @@ export class PhaseExecutor {
     return after;
   }
 
-  /** One Confirm/Cancel; undefined when a recovery round could not get a slot for the target in time. */
+  /**
+   * The round's write failed (whatever it carried: branch rows, log rows):
+   * records what the transaction row alone can hold, so attempts, the stuck
+   * flag and its alert still advance and the claim is released, backing off
+   * by rounds. Rethrows the write's error when this fails too.
+   */
+  private async recordFailedRound(
+    txn: TransactionRecord,
+    due: BranchRecord[],
+    results: PhaseTwoCallResult[],
+    claimToken: string,
+    now: number,
+    writeError: unknown,
+  ): Promise<PhaseTwoResult> {
+    this.o.logger.error({ gid: txn.gid, err: describeError(writeError) }, 'recording a phase-two round failed; recording the attempt on the transaction alone');
+    const failed = results.find((r) => r.attempted && !r.ok);
+    const retryAt = now + retryDelayMs(this.o.retryPolicy, txn.attempts + 1);
+    const error = failed?.error ?? 'recording the phase-two round failed';
+    let res: RoundFailedResult;
+    try {
+      [res] = await this.o.committer.submit([{ kind: 'roundFailed', gid: txn.gid, now, claimToken, error, retryAt, stuck: this.o.stuck }] as const);
+    } catch {
+      throw writeError;
+    }
+    const worst = due.find((b) => b.branchId === failed?.branchId) ?? due[0];
+    const becameStuck =
+      res.becameStuck && worst
+        ? { branchId: worst.branchId, participant: worst.participant, attempts: worst.attempts, lastError: error }
+        : undefined;
+    return { txn: res.txn, becameStuck };
+  }
+
+  /**
+   * One Confirm/Cancel within the per-target limit; undefined when no slot is
+   * free now (deferred to a later round: never queued, so a hung participant
+   * cannot hold this round, or its claim, for a branch timeout per call).
+   */
   private async call(b: BranchRecord, phase: Phase, options: RoundOptions): Promise<CallResult | undefined> {
+    const release = options.slots?.get(b.participant)?.pop() ?? this.o.limiter.tryAcquire(b.participant);
+    if (!release) return undefined;
     const req = {
       target: b.participant,
       phase,
@@ -155,9 +223,6 @@ export class PhaseExecutor {
       timeoutMs: this.o.branchTimeoutMs,
       traceparent: options.traceparent,
     };
-    if (!options.recovery) return this.o.caller.call(req);
-    const release = await this.o.limiter.acquire(b.participant, options.recovery.claimedAt + this.o.branchTimeoutMs, () => this.o.clock.now());
-    if (!release) return undefined;
     this.o.metrics.recoveryInFlight.inc();
     try {
       return await this.o.caller.call(req);
@@ -166,4 +231,9 @@ export class PhaseExecutor {
       release();
     }
   }
+}
+
+function releaseAll(slots: ReservedSlots | undefined): void {
+  if (!slots) return;
+  for (const list of slots.values()) for (const release of list.splice(0)) release();
 }

@@ -21,10 +21,11 @@ import type { BranchRecord, PhaseLogRecord, TransactionRecord, TryState } from '
 import { isFinal } from '../domain/model';
 import { ParticipantCaller, type CallResult } from './participant-caller';
 import type { ParticipantAllowlist } from './participant-allowlist';
-import { PhaseExecutor, type RoundOptions } from './phase-executor';
+import { PhaseExecutor, type ReservedSlots, type RoundOptions } from './phase-executor';
 import { describeError } from '../log/describe-error';
 import type { RetryPolicy } from './retry-policy';
 import { claimLeaseMs } from '../domain/recovery-rules';
+import { newClaimToken } from '../domain/claim-token';
 import { PARTICIPANT_MESSAGE_MAX, TIMEOUT_REASON } from '../domain/state-machine';
 import { printableText } from '../domain/printable-text';
 import { StuckReporter } from './stuck-reporter';
@@ -32,7 +33,7 @@ import { TargetLimiter } from './target-limiter';
 import { validateAction, validateId, validateOperatorText, validatePayload, validateTarget, validateTimeout } from './validation';
 import { createCoordinatorMetrics, type CoordinatorMetrics } from '../metrics/coordinator-metrics';
 import { GroupCommitter, type GroupCommitterOptions, type SubmitOptions } from '../store/group-committer';
-import type { DecideResult, NewBranch, RegisterResult, StuckThresholds, TransactionStore } from '../store/transaction-store';
+import type { DecideResult, NewBranch, RegisterResult, StoreCommand, StuckThresholds, TransactionStore } from '../store/transaction-store';
 
 /** Limits and timings of the engine (from Config; see src/config/config.ts for defaults). */
 export interface EngineLimits {
@@ -51,7 +52,7 @@ export interface EngineLimits {
 export interface RecoverySettings {
   /** When a transaction is flagged stuck. */
   stuck: StuckThresholds;
-  /** Most recovery calls in flight per participant target, per process. */
+  /** Most phase-two calls (client rounds and recovery) in flight per participant target, per process; no slot, the call is deferred. */
   concurrencyPerTarget: number;
   /** POST target for stuck alerts; none by default. */
   alertWebhookUrl?: string;
@@ -199,6 +200,8 @@ export class TransactionEngine {
   private readonly localRounds = new Map<string, number>();
   /** How long the claim a decision takes on phase two lasts (claimLeaseMs). */
   readonly leaseMs: number;
+  /** Caps phase-two calls per participant target in this process; recovery reserves slots in it before it claims. */
+  readonly limiter: TargetLimiter;
   readonly committer: GroupCommitter;
   readonly metrics: CoordinatorMetrics;
   /** Told the earliest time a retry is due (the recovery scheduler wakes up for it). */
@@ -219,6 +222,7 @@ export class TransactionEngine {
     this.metrics = o.metrics ?? createCoordinatorMetrics();
     this.crash = o.crash ?? noCrash;
     this.leaseMs = claimLeaseMs(o.limits.branchTimeoutMs);
+    this.limiter = new TargetLimiter(o.recovery.concurrencyPerTarget);
     this.stuckReporter = new StuckReporter({ logger: o.logger, metrics: this.metrics, node: o.node, webhookUrl: o.recovery.alertWebhookUrl });
     this.executor = new PhaseExecutor({
       store: o.store,
@@ -230,7 +234,7 @@ export class TransactionEngine {
       branchTimeoutMs: o.limits.branchTimeoutMs,
       retryPolicy: o.retryPolicy,
       stuck: o.recovery.stuck,
-      limiter: new TargetLimiter(o.recovery.concurrencyPerTarget),
+      limiter: this.limiter,
       metrics: this.metrics,
       crash: this.crash,
       onRetryScheduled: (at) => this.retryListener(at),
@@ -257,8 +261,8 @@ export class TransactionEngine {
   }
 
   /** Recovery: one phase-two round of a decided transaction claimed at `claimedAt`. */
-  async runPhaseTwo(txn: TransactionRecord, claim: { claimedAt: number }): Promise<void> {
-    await this.runRound(txn, undefined, { recovery: claim });
+  async runPhaseTwo(txn: TransactionRecord, claim: { claimToken: string; slots?: ReservedSlots }): Promise<void> {
+    await this.runRound(txn, undefined, { ...claim, recovery: true });
   }
 
   async begin(input: { gid?: string; timeoutMs?: number } & CallDeadline): Promise<TransactionRecord> {
@@ -498,12 +502,12 @@ export class TransactionEngine {
   ): Promise<TransactionView> {
     this.crash('after-try');
     const now = this.clock.now();
-    const results = await this.committer.submit(
-      [...outcomes, { kind: 'decide', gid, decision: 'commit', reason: '', now, node: this.node, leaseUntil: now + this.leaseMs }],
-      clientWork(finish),
-    );
-    const decided = results[results.length - 1] as DecideResult;
-    return this.answerExecute(gid, this.startPhaseTwo(gid, decided, finish, 'client'), finish);
+    const claimToken = newClaimToken(this.node);
+    const decided = await this.writeDecision(gid, claimToken, [
+      ...outcomes,
+      { kind: 'decide', gid, decision: 'commit', reason: '', now, node: this.node, claimToken, leaseUntil: now + this.leaseMs },
+    ], clientWork(finish));
+    return this.answerExecute(gid, this.startPhaseTwo(gid, decided, finish, 'client', claimToken), finish);
   }
 
   private async executeRejected(
@@ -537,20 +541,39 @@ export class TransactionEngine {
   /** Writes the decision (compare-and-set from TRYING), then starts phase two. */
   private async decideAndFinish(gid: string, d: DecisionRequest, opts: FinishOptions): Promise<DecidedView> {
     const now = this.clock.now();
-    const [res] = await this.committer.submit([
-      { kind: 'decide', gid, decision: d.decision, reason: d.reason, now, node: this.node, leaseUntil: now + this.leaseMs, operator: d.operator },
-    ] as const, d.cause === 'deadline' ? {} : clientWork(opts));
-    // A deadline rollback is recovery work: its Cancels share the per-target limit, within the decision's claim.
-    return this.startPhaseTwo(gid, res, opts, d.cause, d.cause === 'deadline' ? { claimedAt: now } : undefined);
+    const claimToken = newClaimToken(this.node);
+    const res = await this.writeDecision(gid, claimToken, [
+      { kind: 'decide', gid, decision: d.decision, reason: d.reason, now, node: this.node, claimToken, leaseUntil: now + this.leaseMs, operator: d.operator },
+    ], d.cause === 'deadline' ? {} : clientWork(opts));
+    return this.startPhaseTwo(gid, res, opts, d.cause, claimToken);
   }
 
-  private startPhaseTwo(
-    gid: string,
-    res: DecideResult,
-    opts: FinishOptions,
-    cause: DecisionCause,
-    recovery?: { claimedAt: number },
-  ): DecidedView {
+  /**
+   * Writes a batch whose last command is a decision. When the write fails,
+   * its outcome may be unknown (the connection was lost around COMMIT: the
+   * server may have committed); and the group committer may have re-run a
+   * batch that did commit, which then answers "decided before". The row
+   * tells: owned by this decision's claim token, the decision is ours and
+   * phase two starts now, not a claim lease later. Not decided: the error
+   * stands (nothing was written; the caller may retry).
+   */
+  private async writeDecision(gid: string, claimToken: string, commands: StoreCommand[], submit: SubmitOptions): Promise<DecideResult> {
+    let res: DecideResult;
+    try {
+      const results = await this.committer.submit(commands, submit);
+      res = results[results.length - 1] as DecideResult;
+    } catch (err) {
+      const txn = await this.store.getTransaction(gid).catch(() => null);
+      if (!txn || txn.status === 'TRYING') throw err;
+      this.log.warn({ gid, err: describeError(err), status: txn.status }, 'writing a decision failed, but it was committed; going on from the stored row');
+      res = { found: true, decided: false, txn, branches: await this.store.getBranches(gid) };
+    }
+    if (res.found && !res.decided && res.txn.owner === claimToken) return { ...res, decided: true };
+    return res;
+  }
+
+  /** Counts and logs a decision; when this call's decision won, starts its phase-two round under the decision's claim (`claimToken`). */
+  private startPhaseTwo(gid: string, res: DecideResult, opts: FinishOptions, cause: DecisionCause, claimToken: string): DecidedView {
     if (!res.found) throw new TransactionNotFoundError(gid);
     if (res.decided) {
       const decision = res.txn.status === 'CONFIRMING' || res.txn.status === 'CONFIRMED' ? 'commit' : 'rollback';
@@ -561,7 +584,7 @@ export class TransactionEngine {
       if (isFinal(res.txn.status)) this.metrics.observeFinished(res.txn);
       else {
         // Not awaited: callers without `wait` get their answer as soon as the decision is durable.
-        this.runRound(res.txn, res.branches, { traceparent: opts.traceparent, recovery }).catch((err: unknown) => {
+        this.runRound(res.txn, res.branches, { traceparent: opts.traceparent, claimToken }).catch((err: unknown) => {
           this.log.error({ gid, err: describeError(err) }, 'phase two failed; recovery will retry');
           this.retryListener(res.txn.dueAt ?? Date.now() + this.limits.sweepIntervalMs);
         });

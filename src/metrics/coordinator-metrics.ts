@@ -67,6 +67,10 @@ export interface CoordinatorMetrics {
    * StatsCache). Until set the gauges show nothing.
    */
   useStatsSource(source: () => Promise<InFlightStats | undefined>, now: () => number): void;
+  /** Database clock minus this process's clock, ms, as last measured (0 on SQLite: the same clock). */
+  readonly dbClockOffset: Gauge;
+  /** Uncertainty of that measurement (half its round trip), ms. */
+  readonly dbClockUncertainty: Gauge;
 }
 
 const SECONDS_FAST = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -174,7 +178,13 @@ export function createCoordinatorMetrics(options: CoordinatorMetricsOptions = {}
     alerts: new Counter({ name: 'tcc_alert_webhook_posts_total', help: 'Stuck alerts posted to the webhook, by result.', labelNames: ['result'] as const, registers }),
     sweeps: new Counter({ name: 'tcc_recovery_sweeps_total', help: 'Recovery sweeps run, by result.', labelNames: ['result'] as const, registers }),
     retentionDeleted: new Counter({ name: 'tcc_retention_deleted_total', help: 'Finished transactions deleted by retention.', registers }),
-    recoveryInFlight: new Gauge({ name: 'tcc_recovery_calls_in_flight', help: 'Phase-two calls in flight from recovery in this process.', registers }),
+    recoveryInFlight: new Gauge({ name: 'tcc_recovery_calls_in_flight', help: 'Phase-two calls in flight in this process (client rounds and recovery, within the per-target limit).', registers }),
+    dbClockOffset: new Gauge({ name: 'tcc_db_clock_offset_ms', help: 'Database clock minus this process clock, ms, as last measured.', registers }),
+    dbClockUncertainty: new Gauge({
+      name: 'tcc_db_clock_uncertainty_ms',
+      help: 'Uncertainty of the last database clock measurement (half its round trip), ms.',
+      registers,
+    }),
     participantCallDuration,
     transactionDuration,
     storeBatchDuration,

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Clock } from '../domain/clock';
+import { isRecoveryClock, type Clock } from '../domain/clock';
 import { isFinal } from '../domain/model';
 import type { TransactionEngine } from '../engine/transaction-engine';
 import { TransactionNotFoundError } from '../engine/errors';
@@ -10,14 +10,23 @@ import { describeError } from '../log/describe-error';
 import type { CoordinatorMetrics } from '../metrics/coordinator-metrics';
 import type { GroupCommitter } from '../store/group-committer';
 import type { DueTransaction, TransactionStore } from '../store/transaction-store';
+import { newClaimToken } from '../domain/claim-token';
+import type { ReservedSlots } from '../engine/phase-executor';
+import type { TargetLimiter } from '../engine/target-limiter';
 import { RecoveryLoop } from './recovery-loop';
 
 /**
- * Most recovery rounds one process runs at once. A sweep stops claiming past
- * it, so a participant that hangs cannot make one process claim (and hold in
- * memory) every due transaction of the cluster; other replicas take the rest.
+ * Most phase-two recovery rounds one process runs at once. A sweep stops
+ * claiming past it, so one process never claims (and holds in memory) every
+ * due transaction of the cluster; other replicas take the rest.
  */
 const MAX_RECOVERY_ROUNDS = 512;
+
+/** Most deadline rollbacks one process runs at once: their own budget, never used up by phase-two rounds. */
+const MAX_DEADLINE_ROUNDS = 256;
+
+/** Rows per due query. */
+const PAGE = 100;
 
 /** Options of {@link RecoveryScheduler}. */
 export interface RecoverySchedulerOptions {
@@ -46,8 +55,10 @@ export interface RecoverySchedulerOptions {
 export class RecoveryScheduler {
   private readonly loop: RecoveryLoop;
   private readonly lease: SingletonLease;
-  /** Recovery rounds started by sweeps and still running. */
+  /** Phase-two rounds started by sweeps and still running. */
   private readonly rounds = new Set<Promise<void>>();
+  /** Deadline rollbacks started by sweeps and still running. */
+  private readonly deadlineRounds = new Set<Promise<void>>();
 
   constructor(private readonly o: RecoverySchedulerOptions) {
     this.lease = o.lease ?? alwaysHeld;
@@ -60,15 +71,16 @@ export class RecoveryScheduler {
     this.loop.wakeAt(Date.now());
   }
 
-  /** Ask for a sweep at `at` (epoch ms) at the latest. */
+  /** Ask for a sweep at `at` (epoch ms on the scheduler's clock) at the latest. */
   wakeAt(at: number): void {
-    this.loop.wakeAt(at);
+    // The loop's timers run on this process's clock.
+    this.loop.wakeAt(Date.now() + (at - this.o.clock.now()));
   }
 
   /** Stops sweeping, waits for the rounds it started, gives up singleton leases. */
   async stop(): Promise<void> {
     await this.loop.stop();
-    await Promise.allSettled([...this.rounds]);
+    await Promise.allSettled([...this.rounds, ...this.deadlineRounds]);
     await this.lease.releaseAll();
   }
 
@@ -78,39 +90,34 @@ export class RecoveryScheduler {
     const now = this.o.clock.now();
     const [{ txn }] = await this.o.committer.submit([{ kind: 'expedite', gid, now }] as const);
     if (!txn) throw new TransactionNotFoundError(gid);
-    // Claimed and worked here unless another worker holds the claim (its round picks up the new retry times).
-    if (txn.dueAt !== null && txn.dueAt <= now) {
+    // Claimed and worked here unless another worker holds the claim (its round picks up the new retry times),
+    // or the clock is unfit for claims (the next fit sweep takes it: it is due now).
+    if (txn.dueAt !== null && txn.dueAt <= now && !this.clockUnfit()) {
       const due = { gid, status: txn.status, dueAt: txn.dueAt };
-      const claimedAt = await this.claim(due);
-      if (claimedAt !== undefined) await this.work(due, claimedAt);
+      const token = await this.claim(due);
+      if (token !== undefined) await this.work(due, token);
     }
     return this.o.engine.get(gid);
   }
 
   /**
-   * One sweep. Claims are awaited (so the next page does not find them
-   * again), rounds are not: one slow participant must not hold up the
-   * deadline rollbacks of the next sweep. With a singleton lease (Redis),
-   * only its holder scans for expired TRYING transactions; every replica
-   * retries phase two, each claim won by one of them.
+   * One sweep: deadline rollbacks first, by their own query and within their
+   * own budget, then phase-two rounds. Claims are awaited (so the next page
+   * does not find them again), rounds are not. With a singleton lease
+   * (Redis), only its holder scans for expired TRYING transactions; every
+   * replica retries phase two, each claim won by one of them.
    */
   private async sweep(): Promise<void> {
+    const unfit = this.clockUnfit();
+    if (unfit) {
+      // Rolling back or claiming on a clock that may be off could act before another replica's deadline or lease.
+      this.o.metrics.sweeps.inc({ result: 'clock_unfit' });
+      this.o.logger.warn({ why: unfit }, 'recovery sweep skipped: the database clock is not known well enough');
+      return;
+    }
     try {
-      const deadlines = await this.lease.hold('deadline-sweep', 3 * this.o.sweepIntervalMs + 5_000);
-      const statuses = deadlines ? undefined : (['CONFIRMING', 'CANCELLING'] as const);
-      while (this.rounds.size < MAX_RECOVERY_ROUNDS) {
-        const due = await this.o.store.findDue(this.o.clock.now(), Math.min(100, MAX_RECOVERY_ROUNDS - this.rounds.size), statuses);
-        if (due.length === 0) break;
-        const claims = await Promise.all(due.map((d) => this.claim(d)));
-        due.forEach((d, i) => {
-          const claimedAt = claims[i];
-          if (claimedAt === undefined) return;
-          const p = this.work(d, claimedAt).finally(() => this.rounds.delete(p));
-          this.rounds.add(p);
-        });
-        // A page where no claim could be written would come back unchanged: leave it to the next sweep.
-        if (due.length < 100 || claims.every((c) => c === undefined)) break;
-      }
+      if (await this.lease.hold('deadline-sweep', 3 * this.o.sweepIntervalMs + 5_000)) await this.sweepDeadlines();
+      await this.sweepPhaseTwo();
       this.o.metrics.sweeps.inc({ result: 'ok' });
     } catch (err) {
       this.o.metrics.sweeps.inc({ result: 'failed' });
@@ -118,14 +125,67 @@ export class RecoveryScheduler {
     }
   }
 
-  /** Claims one due transaction; answers the claim time, or undefined when another worker claimed it first. */
-  private async claim(d: DueTransaction): Promise<number | undefined> {
+  /** Why recovery must not roll back or claim now (see RecoveryClock), or undefined. */
+  private clockUnfit(): string | undefined {
+    return isRecoveryClock(this.o.clock) ? this.o.clock.unfitReason() : undefined;
+  }
+
+  /** Claims and rolls back TRYING transactions past their deadline. */
+  private async sweepDeadlines(): Promise<void> {
+    while (this.deadlineRounds.size < MAX_DEADLINE_ROUNDS) {
+      const due = await this.o.store.findExpired(this.o.clock.now(), Math.min(PAGE, MAX_DEADLINE_ROUNDS - this.deadlineRounds.size));
+      if (due.length === 0) return;
+      const tokens = await Promise.all(due.map((d) => this.claim(d)));
+      due.forEach((d, i) => {
+        const token = tokens[i];
+        if (token !== undefined) this.track(this.deadlineRounds, this.work(d, token));
+      });
+      // A page where no claim could be written would come back unchanged: leave it to the next sweep.
+      if (due.length < PAGE || tokens.every((t) => t === undefined)) return;
+    }
+  }
+
+  /**
+   * Claims decided transactions whose calls can start now: the due query
+   * leaves out those with a pending branch on a target whose per-process
+   * limit is full, and each claim first reserves slots on every target of the
+   * transaction (up to its pending branches there). One participant's backlog
+   * then waits in the database, unclaimed, instead of holding claims, rounds
+   * and slots that other participants' work needs.
+   */
+  private async sweepPhaseTwo(): Promise<void> {
+    const limiter = this.o.engine.limiter;
+    while (this.rounds.size < MAX_RECOVERY_ROUNDS) {
+      const room = MAX_RECOVERY_ROUNDS - this.rounds.size;
+      const due = await this.o.store.findDuePhaseTwo(this.o.clock.now(), Math.min(PAGE, room), limiter.fullTargets());
+      if (due.length === 0) return;
+      const reserved = due.map((d) => reserveSlots(limiter, d.targets));
+      const tokens = await Promise.all(due.map((d, i) => (reserved[i] ? this.claim(d) : Promise.resolve(undefined))));
+      due.forEach((d, i) => {
+        const slots = reserved[i];
+        if (!slots) return;
+        const token = tokens[i];
+        if (token === undefined) releaseSlots(slots);
+        else this.track(this.rounds, this.work(d, token, slots));
+      });
+      if (due.length < PAGE || tokens.every((t) => t === undefined)) return;
+    }
+  }
+
+  private track(set: Set<Promise<void>>, round: Promise<void>): void {
+    const p = round.finally(() => set.delete(p));
+    set.add(p);
+  }
+
+  /** Claims one due transaction with a fresh fencing token; answers the token, or undefined when another worker claimed it first. */
+  private async claim(d: DueTransaction): Promise<string | undefined> {
     const now = this.o.clock.now();
+    const owner = newClaimToken(this.o.node);
     try {
       const [{ claimed }] = await this.o.committer.submit([
-        { kind: 'claim', gid: d.gid, expectDueAt: d.dueAt, owner: this.o.node, leaseUntil: now + this.o.claimLeaseMs, now },
+        { kind: 'claim', gid: d.gid, expectDueAt: d.dueAt, owner, leaseUntil: now + this.o.claimLeaseMs, now },
       ] as const);
-      return claimed ? now : undefined;
+      return claimed ? owner : undefined;
     } catch (err) {
       this.o.logger.error({ gid: d.gid, err: describeError(err) }, 'claiming a due transaction failed; will retry');
       return undefined;
@@ -133,16 +193,44 @@ export class RecoveryScheduler {
   }
 
   /** Works a claimed transaction: the deadline rollback of a TRYING one, a phase-two round of a decided one. Never rejects. */
-  private async work(d: DueTransaction, claimedAt: number): Promise<void> {
+  private async work(d: DueTransaction, claimToken: string, slots?: ReservedSlots): Promise<void> {
     try {
       if (d.status === 'TRYING') {
         await this.o.engine.rollbackExpired(d.gid);
         return;
       }
       const txn = await this.o.store.getTransaction(d.gid);
-      if (txn && !isFinal(txn.status)) await this.o.engine.runPhaseTwo(txn, { claimedAt });
+      if (txn && !isFinal(txn.status)) await this.o.engine.runPhaseTwo(txn, { claimToken, slots });
     } catch (err) {
       this.o.logger.error({ gid: d.gid, err: describeError(err) }, 'recovery of transaction failed; will retry');
+    } finally {
+      if (slots) releaseSlots(slots);
     }
   }
+}
+
+/**
+ * Takes, for each target, one slot per pending branch there while slots are
+ * free, at least one: null (nothing taken) when some target has none free now.
+ */
+function reserveSlots(limiter: TargetLimiter, targets: Map<string, number>): ReservedSlots | null {
+  const slots: ReservedSlots = new Map();
+  for (const [target, pending] of targets) {
+    const list: Array<() => void> = [];
+    slots.set(target, list);
+    for (let i = 0; i < pending; i++) {
+      const release = limiter.tryAcquire(target);
+      if (!release) break;
+      list.push(release);
+    }
+    if (list.length === 0) {
+      releaseSlots(slots);
+      return null;
+    }
+  }
+  return slots;
+}
+
+function releaseSlots(slots: ReservedSlots): void {
+  for (const list of slots.values()) for (const release of list.splice(0)) release();
 }

@@ -4,6 +4,7 @@ import * as recoveryAndOperations from '../../migrations/20261201120000_recovery
 import * as binaryIdsAndStatusIndex from '../../migrations/20261202100000_binary_ids_and_status_index';
 import * as timelineRepeats from '../../migrations/20261202140000_timeline_repeats';
 import * as transactionOwners from '../../migrations/20261202150000_transaction_owners';
+import * as recoveryDueByStatus from '../../migrations/20261202143000_recovery_due_by_status';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -20,6 +21,7 @@ const MIGRATIONS: ReadonlyArray<readonly [string, Migration]> = [
   ['20261201120000_recovery_and_operations', recoveryAndOperations],
   ['20261202100000_binary_ids_and_status_index', binaryIdsAndStatusIndex],
   ['20261202140000_timeline_repeats', timelineRepeats],
+  ['20261202143000_recovery_due_by_status', recoveryDueByStatus],
   ['20261202150000_transaction_owners', transactionOwners],
 ];
 

@@ -14,6 +14,7 @@ import type {
   CreateResult,
   DecideCommand,
   DecideResult,
+  DuePhaseTwo,
   DueTransaction,
   InFlightStats,
   ExpediteCommand,
@@ -26,6 +27,8 @@ import type {
   ResolveResult,
   RegisterResult,
   ResultsOf,
+  RoundFailedCommand,
+  RoundFailedResult,
   StoreCommand,
   TransactionStore,
   TryOutcomeCommand,
@@ -150,6 +153,8 @@ export class SqlTransactionStore implements TransactionStore {
         return this.decide(trx, cmd, logs);
       case 'phaseTwo':
         return this.phaseTwo(trx, cmd, logs);
+      case 'roundFailed':
+        return this.roundFailed(trx, cmd);
       case 'claim':
         return this.claim(trx, cmd);
       case 'expedite':
@@ -307,7 +312,7 @@ export class SqlTransactionStore implements TransactionStore {
         reason: truncate(plan.reason, 1024),
         updated_at: c.now,
         due_at: finished ? null : c.leaseUntil,
-        owner: finished ? null : c.node,
+        owner: finished ? null : c.claimToken,
         decided_at: c.now,
       });
     if (n === 0) {
@@ -339,7 +344,7 @@ export class SqlTransactionStore implements TransactionStore {
       reason: plan.reason,
       updatedAt: c.now,
       dueAt: finished ? null : c.leaseUntil,
-      owner: finished ? null : c.node,
+      owner: finished ? null : c.claimToken,
       decidedAt: c.now,
     };
     return {
@@ -385,10 +390,11 @@ export class SqlTransactionStore implements TransactionStore {
       stuck,
       updated_at: c.now,
     };
-    // Fencing: only the worker holding the claim releases it. If the claim
-    // expired and another worker took it meanwhile, moving due_at would cut
-    // that worker's lease short and let a third one in.
-    if (txn.owner === c.node) {
+    // Fencing: only the holder of this very claim releases it. If the claim
+    // expired and another worker (or a restarted process with the same node
+    // name) took it meanwhile, moving due_at would cut that worker's lease
+    // short and let a third one in.
+    if (txn.owner === c.claimToken) {
       update.due_at = releaseDueAt(pending.map((p) => (p.next_retry_at === null ? null : Number(p.next_retry_at))), c.now);
       update.owner = null;
     }
@@ -401,6 +407,22 @@ export class SqlTransactionStore implements TransactionStore {
           ? { branchId: worst.branch_id, participant: worst.participant, attempts: Number(worst.attempts), lastError: String(worst.last_error ?? '') }
           : undefined,
     };
+  }
+
+  private async roundFailed(trx: Knex.Transaction, c: RoundFailedCommand): Promise<RoundFailedResult> {
+    const txn = await this.lockTransaction(trx, c.gid);
+    if (!txn || (txn.status !== 'CONFIRMING' && txn.status !== 'CANCELLING')) return { txn, becameStuck: false };
+    const attempts = txn.attempts + 1;
+    const stuck = isStuck(txn, [{ attempts }], c.stuck, c.now);
+    const update: Record<string, unknown> = { attempts, last_error: truncate(c.error, 1024), stuck, updated_at: c.now };
+    // Fencing as in phaseTwo: only the holder of this claim releases it.
+    if (txn.owner === c.claimToken) {
+      update.due_at = c.retryAt;
+      update.owner = null;
+    }
+    await trx<TransactionRow>(TX).where({ gid: c.gid, status: txn.status }).update(update);
+    const after = await trx<TransactionRow>(TX).where({ gid: c.gid }).first();
+    return { txn: after ? toTransaction(after) : null, becameStuck: stuck && !txn.stuck };
   }
 
   /** CONFIRMING → CONFIRMED, CANCELLING → CANCELLED, once no branch is pending; the claim and the stuck flag go with it. */
@@ -529,16 +551,51 @@ export class SqlTransactionStore implements TransactionStore {
     return rows.map(toTransaction);
   }
 
-  async findDue(now: number, limit: number, statuses?: readonly TransactionStatus[]): Promise<DueTransaction[]> {
+  async findExpired(now: number, limit: number): Promise<DueTransaction[]> {
+    // Served by the (status, due_at) index: TRYING rows only, however many decided ones are due.
+    const rows = await this.read<TransactionRow[]>(
+      this.knex<TransactionRow>(TX).select('gid', 'status', 'due_at').where('status', 'TRYING').where('due_at', '<=', now).orderBy('due_at').limit(limit),
+    );
+    return rows.map((r) => ({ gid: r.gid, status: r.status, dueAt: Number(r.due_at) }));
+  }
+
+  async findDuePhaseTwo(now: number, limit: number, fullTargets: readonly string[]): Promise<DuePhaseTwo[]> {
     const q = this.knex<TransactionRow>(TX)
       .select('gid', 'status', 'due_at')
-      .whereNotNull('due_at')
+      .whereIn('status', ['CONFIRMING', 'CANCELLING'])
       .where('due_at', '<=', now)
       .orderBy('due_at')
       .limit(limit);
-    if (statuses) q.whereIn('status', statuses);
+    if (fullTargets.length) {
+      q.whereNotExists((sub) => {
+        void sub
+          .select(this.knex.raw('1'))
+          .from(BR)
+          .whereRaw(`${BR}.gid = ${TX}.gid`)
+          .where(`${BR}.phase_two`, 'PENDING')
+          .whereIn(`${BR}.participant`, fullTargets);
+      });
+    }
     const rows = await this.read<TransactionRow[]>(q);
-    return rows.map((r) => ({ gid: r.gid, status: r.status, dueAt: Number(r.due_at) }));
+    if (rows.length === 0) return [];
+    const counts = await this.read<unknown[]>(
+      this.knex<BranchRow>(BR)
+        .select('gid', 'participant')
+        .count({ n: '*' })
+        .whereIn(
+          'gid',
+          rows.map((r) => r.gid),
+        )
+        .where('phase_two', 'PENDING')
+        .groupBy('gid', 'participant'),
+    );
+    const targets = new Map<string, Map<string, number>>();
+    for (const c of counts as unknown as { gid: string; participant: string; n: number | string }[]) {
+      let m = targets.get(c.gid);
+      if (!m) targets.set(c.gid, (m = new Map<string, number>()));
+      m.set(c.participant, Number(c.n));
+    }
+    return rows.map((r) => ({ gid: r.gid, status: r.status, dueAt: Number(r.due_at), targets: targets.get(r.gid) ?? new Map<string, number>() }));
   }
 
   async purgeFinished(before: number, limit: number): Promise<number> {
@@ -619,7 +676,8 @@ export class SqlTransactionStore implements TransactionStore {
 
   async inFlightStats(now: number): Promise<InFlightStats> {
     type StatsRow = { status: TransactionStatus; n: unknown; oldest: unknown; due: unknown; claimed: unknown; stuck: unknown };
-    const rows: StatsRow[] = await this.knex(TX)
+    const rows = await this.read<StatsRow[]>(
+      this.knex(TX)
       .select('status')
       .count({ n: '*' })
       .min({ oldest: 'created_at' })
@@ -629,7 +687,8 @@ export class SqlTransactionStore implements TransactionStore {
         this.knex.raw('sum(case when stuck <> 0 then 1 else 0 end) as stuck'),
       )
       .whereIn('status', ['TRYING', 'CONFIRMING', 'CANCELLING'])
-      .groupBy('status');
+      .groupBy('status'),
+    );
     const stats: InFlightStats = { byStatus: {}, due: 0, claimed: 0, stuck: 0, oldestCreatedAt: null };
     for (const r of rows) {
       stats.byStatus[r.status] = Number(r.n);
@@ -640,6 +699,15 @@ export class SqlTransactionStore implements TransactionStore {
       if (oldest !== null && (stats.oldestCreatedAt === null || oldest < stats.oldestCreatedAt)) stats.oldestCreatedAt = oldest;
     }
     return stats;
+  }
+
+  async databaseTimeMs(): Promise<number | null> {
+    if (this.dialect === 'sqlite') return null;
+    // UTC and a difference in microseconds: independent of the session's time zone (no DST folds).
+    const [rows] = await this.read<[Array<{ us: number | string }>]>(
+      this.knex.raw("SELECT TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6)) AS us"),
+    );
+    return Number(rows[0].us) / 1000;
   }
 
   async ping(): Promise<void> {

@@ -69,6 +69,8 @@ export interface DecideCommand {
   reason: string;
   now: number;
   node: string;
+  /** The winner's claim on phase two: stored as the owner (fencing token, see newClaimToken). */
+  claimToken: string;
   leaseUntil: number;
   /** Who asked, when an operator did (Admin.Abort); recorded on the decision's log row. */
   operator?: string;
@@ -91,14 +93,17 @@ export interface PhaseTwoCallResult {
  * Records one round of phase-two calls: done branches, retry times of the
  * others, the log rows; finishes the transaction (CONFIRMED/CANCELLED) when
  * no branch is left pending. Otherwise flags it stuck past the thresholds and,
- * when `node` still holds the claim, releases it until the earliest retry; a
- * claim taken over by another worker meanwhile is left to that worker.
+ * when `claimToken` still holds the claim, releases it until the earliest
+ * retry; a claim taken over by another worker (or another claim of the same
+ * node) meanwhile is left to its holder.
  */
 export interface PhaseTwoCommand {
   kind: 'phaseTwo';
   gid: string;
   now: number;
   node: string;
+  /** The fencing token of the claim this round ran under. */
+  claimToken: string;
   results: readonly PhaseTwoCallResult[];
   logs: readonly PhaseLogRecord[];
   stuck: StuckThresholds;
@@ -119,6 +124,26 @@ export type PhaseTwoResult = {
 };
 
 /**
+ * The fallback when a round's `phaseTwo` write failed: touches the
+ * transaction row only (no branch rows, no log rows, so none of what that
+ * write had to carry), so that a round whose write keeps failing still
+ * advances: attempts + 1, last_error, the stuck flag (counting rounds, since
+ * the branches' attempts are in the write that fails), and, when
+ * `claimToken` still holds the claim, its release until `retryAt`.
+ */
+export interface RoundFailedCommand {
+  kind: 'roundFailed';
+  gid: string;
+  now: number;
+  claimToken: string;
+  /** The round's call error, if a call failed; else why the write failed, in general terms. */
+  error: string;
+  retryAt: number;
+  stuck: StuckThresholds;
+}
+export type RoundFailedResult = { txn: TransactionRecord | null; becameStuck: boolean };
+
+/**
  * Takes the right to work a due transaction: compare-and-set on due_at, which
  * moves to `leaseUntil`; whoever moved it owns the work until then.
  */
@@ -126,6 +151,7 @@ export interface ClaimCommand {
   kind: 'claim';
   gid: string;
   expectDueAt: number;
+  /** A fresh fencing token (newClaimToken), stored as the owner. */
   owner: string;
   leaseUntil: number;
   now: number;
@@ -171,6 +197,7 @@ export type StoreCommand =
   | TryOutcomeCommand
   | DecideCommand
   | PhaseTwoCommand
+  | RoundFailedCommand
   | ClaimCommand
   | ExpediteCommand
   | ResolveCommand;
@@ -181,6 +208,7 @@ interface ResultByKind {
   tryOutcome: TryOutcomeResult;
   decide: DecideResult;
   phaseTwo: PhaseTwoResult;
+  roundFailed: RoundFailedResult;
   claim: ClaimResult;
   expedite: ExpediteResult;
   resolve: ResolveResult;
@@ -217,6 +245,12 @@ export interface InFlightStats {
   oldestCreatedAt: number | null;
 }
 
+/** A decided transaction due for a phase-two round, with its pending branches per participant target. */
+export interface DuePhaseTwo extends DueTransaction {
+  /** Pending branches per target. */
+  targets: Map<string, number>;
+}
+
 /**
  * Durable state of transactions, branches and tcc_logs. Writes go through
  * `execute`, which applies a batch of commands in ONE local database
@@ -237,8 +271,14 @@ export interface TransactionStore {
    */
   getTimeline(gid: string, maxRows: number): Promise<{ logs: PhaseLogRecord[]; omitted: number }>;
   listTransactions(filter: ListFilter): Promise<TransactionRecord[]>;
-  /** Transactions whose due_at has passed (deadline or retry), earliest first; only `statuses` when given. */
-  findDue(now: number, limit: number, statuses?: readonly TransactionStatus[]): Promise<DueTransaction[]>;
+  /** TRYING transactions whose deadline (due_at) has passed, earliest first: deadline rollbacks, never behind phase-two work. */
+  findExpired(now: number, limit: number): Promise<DueTransaction[]>;
+  /**
+   * Decided transactions whose due_at has passed, earliest first, except
+   * those with a pending branch on one of `fullTargets` (whose calls could
+   * not start now, so claiming them would only hold them up).
+   */
+  findDuePhaseTwo(now: number, limit: number, fullTargets: readonly string[]): Promise<DuePhaseTwo[]>;
   /**
    * Deletes up to `limit` finished (CONFIRMED/CANCELLED) transactions last
    * updated before `before`, with their branches and log rows, in one local
@@ -250,6 +290,12 @@ export interface TransactionStore {
    * unfinished statuses (through the status index), never the finished ones.
    */
   inFlightStats(now: number): Promise<InFlightStats>;
+
+  /**
+   * The database server's clock, epoch ms, read by one statement (MySQL); null
+   * on SQLite, whose file one process owns: its system clock is the database's.
+   */
+  databaseTimeMs(): Promise<number | null>;
   /** Answers when the database does. */
   ping(): Promise<void>;
   close(): Promise<void>;
