@@ -1,3 +1,5 @@
+import { SqlTransactionOwners } from '../src/store/transaction-owners';
+import type { SqlTransactionStore } from '../src/store/sql-transaction-store';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
@@ -242,6 +244,10 @@ forEachBackend((backend) => {
       // Earlier tests of this suite left finished transactions in the same database: all of them are past the age too.
       const old = (await store.listTransactions({ statuses: ['CONFIRMED', 'CANCELLED'], limit: 1_000 })).filter((x) => x.gid !== recent);
       expect(old.map((x) => x.gid)).to.include.members(finished);
+      // Under client authentication each transaction also has an owner row: it goes with its transaction.
+      const owners = new SqlTransactionOwners((store as SqlTransactionStore).knex);
+      await owners.claim(finished[0], 'alice', Date.now());
+      await owners.claim(recent, 'alice', Date.now());
       const deleted = await running.retention.runOnce();
       expect(deleted).to.equal(old.length);
       expect((await store.listTransactions({ statuses: ['CONFIRMED', 'CANCELLED'], limit: 1_000 })).map((x) => x.gid)).to.deep.equal([recent]);
@@ -250,6 +256,8 @@ forEachBackend((backend) => {
         expect(await running.engine.store.getBranches(gid)).to.deep.equal([]);
         expect(await running.engine.store.getLogs(gid)).to.deep.equal([]);
       }
+      expect(await owners.ownerOf(finished[0]), 'owner row of a deleted transaction').to.equal(undefined);
+      expect(await owners.ownerOf(recent), 'owner row of a kept transaction').to.equal('alice');
       expect((await client.getTransaction({ gid: trying })).status).to.equal('TRYING');
       expect((await client.getTransaction({ gid: pending })).status).to.equal('CONFIRMING');
       expect((await client.getTransaction({ gid: recent })).status, 'finished, but younger than the retention age').to.equal('CONFIRMED');

@@ -610,6 +610,8 @@ export class SqlTransactionStore implements TransactionStore {
       for (const part of chunkIds(gids, this.limits)) {
         await trx(LOGS).whereIn('gid', part).delete();
         await trx(BR).whereIn('gid', part).delete();
+        // Who began them (client authentication), kept as long as the transactions are.
+        await trx('tcc_owners').whereIn('gid', part).delete();
         deleted += Number(await trx<TransactionRow>(TX).whereIn('gid', part).whereIn('status', ['CONFIRMED', 'CANCELLED']).delete());
       }
       return deleted;
