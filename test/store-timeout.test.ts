@@ -51,6 +51,24 @@ function create(gid: string) {
 }
 
 /** Resolves with the error the call rejected with, or fails when it resolved. */
+/**
+ * SIGSTOP is delivered asynchronously: until every thread of the server is
+ * stopped (state T in /proc), a query sent meanwhile may still be answered.
+ */
+async function stopAndWait(pid: number): Promise<void> {
+  process.kill(pid, 'SIGSTOP');
+  const giveUp = Date.now() + 10_000;
+  for (;;) {
+    const states = fs.readdirSync(`/proc/${pid}/task`).map((t) => {
+      const stat = fs.readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8');
+      return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    });
+    if (states.every((st) => st === 'T' || st === 't')) return;
+    if (Date.now() > giveUp) throw new Error(`mariadbd ${pid} not stopped after SIGSTOP: thread states ${states.join('')}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 async function rejection(p: Promise<unknown>): Promise<unknown> {
   try {
     await p;
@@ -137,7 +155,7 @@ describe('store calls on a MySQL server that stopped answering (own mariadbd, SI
     await s.execute(create('before'));
     expect(await s.getTransaction('before')).to.not.equal(null);
 
-    process.kill(server!.pid!, 'SIGSTOP');
+    await stopAndWait(server!.pid!);
     try {
       const t0 = Date.now();
       const [w, r] = await Promise.all([rejection(s.execute(create('during'))), rejection(s.getTransaction('before'))]);
