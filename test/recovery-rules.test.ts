@@ -179,6 +179,28 @@ forEachBackend((backend) => {
         expect(after.txn.dueAt).to.equal(now + 3_600_000);
       });
 
+      it("a client's decision waits briefly for a slot of a full target instead of being deferred by a retry delay", async () => {
+        // Sweeps every 10 min and a first retry 5 s out: a deferred Confirm would make its wait=true Execute answer late.
+        await startWithoutSweeps({ TCC_RECOVERY_CONCURRENCY_PER_TARGET: '1', TCC_RETRY_INITIAL_MS: '5000', TCC_RETRY_MAX_MS: '5000' });
+        participant.setBehavior('confirm', 'ok', { action: 'slow', delayMs: 150 });
+        const t0 = Date.now();
+        const answers = await Promise.all(
+          [1, 2, 3].map((i) =>
+            client!.execute({ branches: [{ branch_id: `s${i}`, participant: participant.target, action: 'slow' }], wait: true }, { deadlineMs: 20_000 }),
+          ),
+        );
+        const took = Date.now() - t0;
+        expect(answers.map((a) => a.status)).to.deep.equal(['CONFIRMED', 'CONFIRMED', 'CONFIRMED']);
+        // One Confirm at a time (limit 1), each its first attempt, none put off to recovery.
+        for (const a of answers) {
+          const v = await running!.engine.get(a.gid);
+          expect(v.branches[0].attempts, `${a.gid} attempts`).to.equal(1);
+          expect(v.logs.filter((l) => l.phase === 'confirm').map((l) => l.attempt)).to.deep.equal([1]);
+        }
+        expect(took, 'three 150 ms Confirms in a row, far below one 5 s deferral').to.be.below(4_000);
+        participant.resetBehaviors();
+      });
+
       it('does not count a call deferred by the per-target limit as an attempt, and makes it later', async () => {
         const coordinator = await startWithoutSweeps({
           TCC_RECOVERY_CONCURRENCY_PER_TARGET: '1',

@@ -211,7 +211,11 @@ export class PhaseExecutor {
    * cannot hold this round, or its claim, for a branch timeout per call).
    */
   private async call(b: BranchRecord, phase: Phase, options: RoundOptions): Promise<CallResult | undefined> {
-    const release = options.slots?.get(b.participant)?.pop() ?? this.o.limiter.tryAcquire(b.participant);
+    // Recovery only runs what has a slot now; a client's decision waits for one at most
+    // the first retry delay (what a deferral would cost it anyway), then is deferred too.
+    const release =
+      options.slots?.get(b.participant)?.pop() ??
+      (options.recovery ? this.o.limiter.tryAcquire(b.participant) : await this.o.limiter.acquire(b.participant, this.o.retryPolicy.initialMs));
     if (!release) return undefined;
     const req = {
       target: b.participant,
