@@ -33,6 +33,7 @@ import { TargetLimiter } from './target-limiter';
 import { validateAction, validateId, validateOperatorText, validatePayload, validateTarget, validateTimeout } from './validation';
 import { createCoordinatorMetrics, type CoordinatorMetrics } from '../metrics/coordinator-metrics';
 import { GroupCommitter, type GroupCommitterOptions, type SubmitOptions } from '../store/group-committer';
+import { StoreDeadlineExceededError, StoreQueueFullError } from '../store/store-errors';
 import type { DecideResult, NewBranch, RegisterResult, StoreCommand, StuckThresholds, TransactionStore } from '../store/transaction-store';
 
 /** Limits and timings of the engine (from Config; see src/config/config.ts for defaults). */
@@ -563,6 +564,8 @@ export class TransactionEngine {
       const results = await this.committer.submit(commands, submit);
       res = results[results.length - 1] as DecideResult;
     } catch (err) {
+      // Refused or dropped before its batch started: nothing was written, and under overload a read would only add load.
+      if (err instanceof StoreQueueFullError || err instanceof StoreDeadlineExceededError) throw err;
       const txn = await this.store.getTransaction(gid).catch(() => null);
       if (!txn || txn.status === 'TRYING') throw err;
       this.log.warn({ gid, err: describeError(err), status: txn.status }, 'writing a decision failed, but it was committed; going on from the stored row');
