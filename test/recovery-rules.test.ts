@@ -71,6 +71,30 @@ forEachBackend((backend) => {
         await store.execute([{ kind: 'phaseTwo', gid, now: now + 280, node: 'n', claimToken: 'n/x', results: [ok], logs: [], stuck: STUCK }] as const);
         expect((await store.getTransaction(gid))?.status).to.equal('CONFIRMED');
       });
+
+      it('a round whose write failed records its failure but releases only the claim it ran under (fencing token)', async () => {
+        const gid = `fence-failed-${backend.name}-${Date.now()}`;
+        const now = Date.now();
+        await decided(gid, now, 'n/old', now + 100);
+        const [c] = await store.execute([{ kind: 'claim', gid, expectDueAt: now + 100, owner: 'n/new', leaseUntil: now + 50_000, now: now + 200 }] as const);
+        expect(c.claimed).to.equal(true);
+        // The old round's fallback write (its phase-two write failed): attempts and error count, the newer claim stays.
+        const fallback = { gid, now: now + 250, error: 'UNAVAILABLE: participant unreachable', retryAt: now + 300, stuck: STUCK };
+        await store.execute([{ kind: 'roundFailed', claimToken: 'n/old', ...fallback }] as const);
+        let txn = await store.getTransaction(gid);
+        expect(txn?.owner).to.equal('n/new');
+        expect(txn?.dueAt).to.equal(now + 50_000);
+        expect(txn?.attempts).to.equal(1);
+        // The holder's own fallback releases it, due at its retry time.
+        await store.execute([{ kind: 'roundFailed', claimToken: 'n/new', ...fallback, now: now + 270 }] as const);
+        txn = await store.getTransaction(gid);
+        expect(txn?.owner).to.equal(null);
+        expect(txn?.dueAt).to.equal(now + 300);
+        expect(txn?.attempts).to.equal(2);
+        const ok = { branchId: 'b1', attempted: true, ok: true, error: '', nextRetryAt: now + 300 };
+        await store.execute([{ kind: 'phaseTwo', gid, now: now + 280, node: 'n', claimToken: 'n/x', results: [ok], logs: [], stuck: STUCK }] as const);
+        expect((await store.getTransaction(gid))?.status).to.equal('CONFIRMED');
+      });
     });
 
     describe('coordinator', () => {
