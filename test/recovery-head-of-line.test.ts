@@ -68,7 +68,10 @@ forEachBackend((backend) => {
       // Timed by the participant: when its Cancel arrived (the reservation is released), not when a
       // poll on this shared, loaded machine happened to see CANCELLED after the final write.
       const bound = 1_000 + SWEEP_MS + 1_000;
-      await pollUntil(() => client!.getTransaction({ gid }), (x) => x.status === 'CANCELLED', 'CANCELLED', 60_000, 20);
+      const cancelled = await pollUntil(() => client!.getTransaction({ gid }), (x) => x.status === 'CANCELLED', 'CANCELLED', 60_000, 20);
+      // The rollback decision itself (stored time of the decision) is on time too.
+      const decidedAfter = Number(cancelled.decided_unix_ms) - began;
+      expect(decidedAfter, `rolled back ${decidedAfter} ms after Begin`).to.be.at.most(bound);
       const cancels = healthy.callsFor('cancel', gid);
       expect(cancels.map((c) => c.branch_id)).to.deep.equal(['h1']);
       const cancelledAfter = cancels[0].at - began;
