@@ -40,12 +40,16 @@ export class FaultInjector {
     return n;
   }
 
-  /** Injects faults until `until` (epoch ms); resolves once the last one has ended. */
+  /**
+   * Injects faults until `until` (epoch ms); resolves once the last one has
+   * ended. The first round (each kind once) always completes, even past
+   * `until` on a slow machine, so every run sees every kind.
+   */
   async run(until: number): Promise<void> {
     const round: FaultKind[] = this.rng.shuffle(FAULT_KINDS);
-    while (Date.now() < until) {
+    while (Date.now() < until || round.length > 0) {
       await sleep(this.rng.int(500, 2_000));
-      if (Date.now() >= until) break;
+      if (Date.now() >= until && round.length === 0) break;
       const kind = round.shift() ?? this.rng.pick(FAULT_KINDS);
       try {
         await this.inject(kind);

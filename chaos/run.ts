@@ -73,7 +73,12 @@ async function run(args: ChaosArgs, cleanup: Cleanup): Promise<number> {
   }, 5_000);
 
   const until = Date.now() + args.durationMs;
-  await Promise.all([injector.run(until), workload.run(args.workers, workerRngs, until)]);
+  // Transactions run as long as faults are injected (the first round of faults may outlast `until`).
+  let injecting = true;
+  const injection = injector.run(until).finally(() => {
+    injecting = false;
+  });
+  await Promise.all([injection, workload.run(args.workers, workerRngs, () => injecting)]);
   clearInterval(progress);
   clearInterval(watchdog);
   workload.close();

@@ -91,11 +91,11 @@ export class Workload {
     return this.records.filter((r) => r.answer === answer).length;
   }
 
-  /** Runs `workers` workers until `until` (epoch ms); resolves when the last transaction has answered. */
-  async run(workers: number, rngs: SeededRandom[], until: number): Promise<void> {
+  /** Runs `workers` workers while `keepGoing()` holds; resolves when the last transaction has answered. */
+  async run(workers: number, rngs: SeededRandom[], keepGoing: () => boolean): Promise<void> {
     await Promise.all(
       rngs.slice(0, workers).map(async (rng, w) => {
-        for (let n = 0; Date.now() < until; n++) {
+        for (let n = 0; keepGoing(); n++) {
           const gid = `chaos-${this.seed}-w${w}-${n}`;
           const client = rng.pick(this.clients);
           const branches = drawBranches(rng, this.cluster);
