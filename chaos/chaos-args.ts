@@ -11,6 +11,8 @@ export interface ChaosArgs {
   transport: string | undefined;
   /** Concurrent client workers. Default 6. */
   workers: number;
+  /** Most transactions started in the run (then the workers stop; faults go on until the time is up). Default 100 000. */
+  maxTransactions: number;
   /** Longest wait for every transaction to finish after the faults stop, ms. Default 180 s. */
   quiescenceTimeoutMs: number;
   help: boolean;
@@ -27,6 +29,7 @@ injecting faults, then checks the invariants. Exit 0 only with 0 violations.
   --seed S         seed of the fault schedule and workload (default: random, printed)
   --replicas 2|3   coordinator replicas (default 2)
   --workers N      concurrent client workers, 1-64 (default 6)
+  --max-transactions N  stop starting transactions after N (default 100000)
   --quiescence-seconds N  longest wait for every transaction to finish (default 180)
   --transport T    set TCC_PARTICIPANT_TRANSPORT=T on the coordinators (default: unset)
   --help           this text
@@ -49,6 +52,7 @@ export function parseChaosArgs(argv: readonly string[], randomSeed: () => number
     replicas: 2,
     transport: undefined,
     workers: 6,
+    maxTransactions: 100_000,
     quiescenceTimeoutMs: 180_000,
     help: false,
   };
@@ -72,6 +76,9 @@ export function parseChaosArgs(argv: readonly string[], randomSeed: () => number
       }
       case '--workers':
         args.workers = whole(flag, value(), 1, 64);
+        break;
+      case '--max-transactions':
+        args.maxTransactions = whole(flag, value(), 1, 10_000_000);
         break;
       case '--quiescence-seconds':
         args.quiescenceTimeoutMs = whole(flag, value(), 1, 3600) * 1000;

@@ -78,7 +78,7 @@ async function run(args: ChaosArgs, cleanup: Cleanup): Promise<number> {
   const injection = injector.run(until).finally(() => {
     injecting = false;
   });
-  await Promise.all([injection, workload.run(args.workers, workerRngs, () => injecting)]);
+  await Promise.all([injection, workload.run(args.workers, workerRngs, () => injecting, args.maxTransactions)]);
   clearInterval(progress);
   clearInterval(watchdog);
   workload.close();

@@ -91,11 +91,14 @@ export class Workload {
     return this.records.filter((r) => r.answer === answer).length;
   }
 
-  /** Runs `workers` workers while `keepGoing()` holds; resolves when the last transaction has answered. */
-  async run(workers: number, rngs: SeededRandom[], keepGoing: () => boolean): Promise<void> {
+  private started = 0;
+
+  /** Runs `workers` workers while `keepGoing()` holds, at most `max` transactions; resolves when the last one has answered. */
+  async run(workers: number, rngs: SeededRandom[], keepGoing: () => boolean, max: number): Promise<void> {
     await Promise.all(
       rngs.slice(0, workers).map(async (rng, w) => {
-        for (let n = 0; keepGoing(); n++) {
+        for (let n = 0; keepGoing() && this.started < max; n++) {
+          this.started++;
           const gid = `chaos-${this.seed}-w${w}-${n}`;
           const client = rng.pick(this.clients);
           const branches = drawBranches(rng, this.cluster);
