@@ -156,7 +156,7 @@ function main(): void {
       process.exit(code);
     },
     (err: unknown) => {
-      console.error(`chaos: run failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+      console.error(`chaos: run failed: ${err instanceof Error ? err.message : String(err)}`);
       console.log('CHAOS: run failed before the checks, 1 violations');
       cleanup.runSync();
       process.exit(1);
