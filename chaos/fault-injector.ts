@@ -88,7 +88,8 @@ export class FaultInjector {
         return;
       }
       case 'coordinator_pause': {
-        if (this.pausedReplica !== undefined) return this.inject('coordinator_kill');
+        // One pause at a time; waiting (rather than picking another kind) keeps the seeded schedule independent of timing.
+        await this.pauseTask;
         const i = this.rng.int(0, c.coordinators.length - 1);
         const p = c.coordinators[i];
         const ms = CLAIM_LEASE_MS + this.rng.int(1_000, 3_000);
@@ -122,8 +123,11 @@ export class FaultInjector {
         return;
       }
       case 'kill_connection': {
-        const share = this.rng.next();
-        const killed = await c.killCoordinatorConnections((ids) => ids.filter(() => this.rng.next() < Math.max(share, 0.3)));
+        // Two draws whatever the number of connections (which depends on timing), so the schedule after this stays the seed's.
+        const share = Math.max(this.rng.next(), 0.3);
+        const salt = this.rng.int(0, 0x7fffffff);
+        const picked = (id: number) => ((Math.imul(id, 0x9e3779b1) ^ salt) >>> 0) / 4_294_967_296 < share;
+        const killed = await c.killCoordinatorConnections((ids) => ids.filter(picked));
         this.log(`fault: KILL CONNECTION x${killed} (coordinator connections)`);
         this.count(kind);
         return;
