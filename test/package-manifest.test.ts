@@ -29,7 +29,7 @@ describe('package manifest, image and compose file', function () {
 
   it('npm scripts that start a service exec it (the signal npm forwards reaches it) after an incremental build', () => {
     const scripts = (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
-    for (const name of ['start', 'demo', 'participant:account', 'participant:inventory', 'bench']) {
+    for (const name of ['start', 'demo', 'participant:account', 'participant:inventory', 'bench', 'chaos']) {
       expect(scripts[name], name).to.match(/^tsc -b tsconfig\.json && exec node dist\//);
     }
   });

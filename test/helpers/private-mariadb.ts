@@ -1,155 +1,17 @@
 /**
- * A MariaDB server of the test's own (own data directory, port and socket),
- * for tests that stop, stall or restart the database: never the shared
- * server on 3306. Needs mariadb-install-db and mariadbd (Debian package
- * mariadb-server); `requirePrivateMariadb` fails under CI=true when they are
- * missing, and skips loudly otherwise.
+ * A MariaDB server of the test's own (see chaos/private-mariadb.ts, shared
+ * with `npm run chaos`): `requirePrivateMariadb` fails under CI=true when the
+ * binaries are missing, and skips loudly otherwise.
  */
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as net from 'node:net';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import { promisify } from 'node:util';
-import * as mysql from 'mysql2/promise';
 import { expect } from 'chai';
+import { privateMariadbTools } from '../../chaos/private-mariadb';
 
-const MARIADBD_CANDIDATES = ['/usr/sbin/mariadbd', '/usr/bin/mariadbd'];
-
-function findOnPath(cmd: string): string | undefined {
-  for (const d of (process.env.PATH ?? '').split(path.delimiter)) {
-    if (d && fs.existsSync(path.join(d, cmd))) return path.join(d, cmd);
-  }
-  return undefined;
-}
-
-function tools(): { installDb: string; mariadbd: string } | undefined {
-  const installDb = findOnPath('mariadb-install-db');
-  const mariadbd = findOnPath('mariadbd') ?? MARIADBD_CANDIDATES.find((p) => fs.existsSync(p));
-  return installDb && mariadbd ? { installDb, mariadbd } : undefined;
-}
+export { startPrivateMariadb, privateMariadbTools, type PrivateMariadb } from '../../chaos/private-mariadb';
 
 /** In a mocha hook/test: fails under CI=true without the tools, else skips loudly. */
 export function requirePrivateMariadb(ctx: Mocha.Context): void {
-  if (tools()) return;
+  if (privateMariadbTools()) return;
   if (process.env.CI === 'true') expect.fail('mariadb-install-db / mariadbd not installed (Debian package mariadb-server)');
   console.warn('    mariadb-install-db / mariadbd not installed: SKIPPING (apt-get install mariadb-server)');
   ctx.skip();
-}
-
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
-
-export interface PrivateMariadb {
-  readonly port: number;
-  /** mysql:// URL of `database` on this server. */
-  url(database: string): string;
-  createDatabase(name: string): Promise<void>;
-  /** SIGTERM and wait for the process to exit. */
-  stop(): Promise<void>;
-  /** Starts the server again on the same data directory and port; resolves when it answers. */
-  start(): Promise<void>;
-  /** SIGSTOP: the server keeps its connections but answers nothing. */
-  pause(): void;
-  /** SIGCONT after {@link PrivateMariadb.pause}. */
-  resume(): void;
-  /** Stops (if running) and deletes the data directory. */
-  destroy(): Promise<void>;
-}
-
-export async function startPrivateMariadb(): Promise<PrivateMariadb> {
-  const t = tools();
-  if (!t) throw new Error('mariadb-install-db / mariadbd not installed');
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tcc-private-mariadb-'));
-  const datadir = path.join(dir, 'data');
-  const port = await freePort();
-  const asRoot = process.getuid?.() === 0 ? ['--user=root'] : [];
-  await promisify(execFile)(t.installDb, [
-    '--no-defaults',
-    `--datadir=${datadir}`,
-    ...asRoot,
-    '--auth-root-authentication-method=normal',
-    '--skip-test-db',
-  ]);
-  let child: ChildProcess | undefined;
-  let exited: Promise<void> = Promise.resolve();
-
-  const answers = async (): Promise<boolean> => {
-    try {
-      const c = await mysql.createConnection({ host: '127.0.0.1', port, user: 'root', connectTimeout: 1_000 });
-      await c.end();
-      return true;
-    } catch {
-      return false;
-    }
-  };
-
-  const start = async (): Promise<void> => {
-    const proc = spawn(
-      t.mariadbd,
-      [
-        '--no-defaults',
-        `--datadir=${datadir}`,
-        `--port=${port}`,
-        '--bind-address=127.0.0.1',
-        `--socket=${path.join(dir, 'sock')}`,
-        `--pid-file=${path.join(dir, 'pid')}`,
-        `--log-error=${path.join(dir, 'error.log')}`,
-        ...asRoot,
-        // Loopback only, a throwaway server: no accounts needed.
-        '--skip-grant-tables',
-        '--skip-log-bin',
-        '--innodb-buffer-pool-size=16M',
-        '--innodb-log-file-size=8M',
-      ],
-      { stdio: 'ignore' },
-    );
-    child = proc;
-    exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
-    const giveUp = Date.now() + 60_000;
-    while (!(await answers())) {
-      if (proc.exitCode !== null || Date.now() > giveUp) {
-        const log = fs.existsSync(path.join(dir, 'error.log')) ? fs.readFileSync(path.join(dir, 'error.log'), 'utf8').slice(-2_000) : '';
-        proc.kill('SIGKILL');
-        throw new Error(`private mariadbd did not answer on port ${port}: ${log}`);
-      }
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  };
-
-  const stop = async (): Promise<void> => {
-    if (!child || child.exitCode !== null) return;
-    child.kill('SIGCONT');
-    child.kill('SIGTERM');
-    const killTimer = setTimeout(() => child?.kill('SIGKILL'), 30_000);
-    await exited;
-    clearTimeout(killTimer);
-  };
-
-  await start();
-  return {
-    port,
-    url: (db) => `mysql://root@127.0.0.1:${port}/${db}`,
-    async createDatabase(name) {
-      const c = await mysql.createConnection({ host: '127.0.0.1', port, user: 'root' });
-      try {
-        await c.query(`CREATE DATABASE IF NOT EXISTS \`${name}\``);
-      } finally {
-        await c.end();
-      }
-    },
-    stop,
-    start,
-    pause: () => child?.kill('SIGSTOP'),
-    resume: () => child?.kill('SIGCONT'),
-    async destroy() {
-      await stop();
-      fs.rmSync(dir, { recursive: true, force: true });
-    },
-  };
 }
