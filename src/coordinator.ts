@@ -32,7 +32,8 @@ import { listenGrpc, type GrpcListener } from './server/grpc-listener';
 import { ParticipantCaller } from './engine/participant-caller';
 import { ReloadableCertificates } from './tls/reloadable-certificates';
 import { createChannelTlsCredentials, createServerTlsCredentials } from './tls/tls-credentials';
-import { createRequestLimits, largestRequest, limitRequests } from './server/request-limits';
+import { createRequestLimits, largestRequest, limitRequests, strictlyDecoding } from './server/request-limits';
+import { refusalInterceptor } from './server/refusal-interceptor';
 import { createTransactionStore } from './store/create-store';
 import { DatabaseClock } from './store/database-clock';
 
@@ -230,6 +231,8 @@ export async function startCoordinator(config: Config, options: StartCoordinator
     'grpc.max_connection_age_grace_ms': config.grpcMaxConnectionAgeGraceMs,
     'grpc.keepalive_time_ms': config.grpcKeepaliveTimeMs,
     'grpc.keepalive_timeout_ms': 20_000,
+    // A request refused before decoding (malformed, too large) ends with its status in every service.
+    interceptors: [refusalInterceptor],
   });
   let access: CoordinatorAccess | undefined;
   if (config.clientAuth.length > 0) {
@@ -251,7 +254,7 @@ export async function startCoordinator(config: Config, options: StartCoordinator
     createAdminHandlers(engine, recovery, { adminToken: config.adminToken, logger, clock }),
   );
   const health = new HealthImplementation(Object.fromEntries(HEALTH_SERVICES.map((s) => [s, 'SERVING' as const])));
-  health.addToServer(server);
+  health.addToServer(strictlyDecoding(server));
   let closingHealth = false;
   const healthMonitor = new HealthMonitor({
     ping: () => store.ping(),
@@ -263,7 +266,7 @@ export async function startCoordinator(config: Config, options: StartCoordinator
       for (const s of HEALTH_SERVICES) health.setStatus(s, serving ? 'SERVING' : 'NOT_SERVING');
     },
   });
-  createReflectionService(packageDefinition).addToServer(server);
+  createReflectionService(packageDefinition).addToServer(strictlyDecoding(server));
 
   let listener: GrpcListener;
   try {
