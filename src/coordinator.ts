@@ -120,7 +120,7 @@ export async function startCoordinator(config: Config, options: StartCoordinator
     : undefined;
   // First, so every span of this process is exported (off unless OTEL_* names an endpoint).
   const tracing = config.tracing ? startTracing(config.tracing) : undefined;
-  const store = await createTransactionStore({ url: config.dbUrl, statementTimeoutMs: config.dbStatementTimeoutMs }).catch(async (err: unknown) => {
+  const store = await createTransactionStore({ url: config.dbUrl, statementTimeoutMs: config.dbStatementTimeoutMs, logger }).catch(async (err: unknown) => {
     await tracing?.shutdown();
     throw err;
   });
