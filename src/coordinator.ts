@@ -170,6 +170,8 @@ export async function startCoordinator(config: Config, options: StartCoordinator
     credentials: participantCerts ? createChannelTlsCredentials(participantCerts) : undefined,
   });
 
+  // Who began each transaction (client authentication): read by the Coordinator service, and to count stuck transactions per client.
+  const owners = config.clientAuth.length > 0 && store instanceof SqlTransactionStore ? new SqlTransactionOwners(store.knex) : undefined;
   const engine = new TransactionEngine({
     store,
     caller,
@@ -194,6 +196,7 @@ export async function startCoordinator(config: Config, options: StartCoordinator
       stuck: { attempts: config.stuckAfterAttempts, ageMs: config.stuckAfterMs },
       concurrencyPerTarget: config.recoveryConcurrencyPerTarget,
       alertWebhookUrl: config.alertWebhookUrl,
+      ownerOf: owners ? (gid) => owners.ownerOf(gid) : undefined,
     },
   });
   const recovery = new RecoveryScheduler({
@@ -236,11 +239,11 @@ export async function startCoordinator(config: Config, options: StartCoordinator
   });
   let access: CoordinatorAccess | undefined;
   if (config.clientAuth.length > 0) {
-    if (!(store instanceof SqlTransactionStore)) throw new Error('client authentication needs the SQL store');
+    if (!owners) throw new Error('client authentication needs the SQL store');
     const gids = new GidGenerator(() => clock.now());
     access = {
       authenticate: createClientAuthenticator({ modes: config.clientAuth, tokens: config.clientTokens }),
-      owners: new SqlTransactionOwners(store.knex),
+      owners,
       newGid: () => gids.next(),
       now: () => clock.now(),
     };
