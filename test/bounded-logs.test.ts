@@ -1,4 +1,9 @@
 import { expect } from 'chai';
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as readline from 'node:readline';
 import * as grpc from '@grpc/grpc-js';
 import pino from 'pino';
 import { Writable } from 'node:stream';
@@ -93,6 +98,29 @@ describe('bounded logs', function () {
       expect(c.output.some((l) => /refused by the test trigger/.test(l)), c.output.join('\n').slice(0, 2_000)).to.equal(true);
       expectCleanLines(c.output, ['ZZZZZZZZZZZZZZZZ', '5a5a5a5a5a5a5a5a', '5A5A5A5A5A5A5A5A']);
     });
+  });
+
+  it('logs an unhandled rejection of the coordinator process as one JSON line without its stack, then exits 1', async function () {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tcc-bounded-logs-'));
+    // Preloaded before main: a rejection nobody handles, with a multi-line message and a stack, once the coordinator runs.
+    const preload = path.join(dir, 'reject-later.js');
+    fs.writeFileSync(
+      preload,
+      "setTimeout(() => { Promise.reject(new Error('boom\\n    at secret (payload.js:1:1)\\n' + 'p'.repeat(100000))); }, 1500);\n",
+    );
+    const child = spawn(process.execPath, ['--require', preload, path.resolve(__dirname, '..', 'src', 'main.js')], {
+      env: { PATH: process.env.PATH ?? '', TCC_GRPC_ADDR: '127.0.0.1:0', TCC_DB_URL: `sqlite:${path.join(dir, 'tcc.sqlite')}` },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const output: string[] = [];
+    readline.createInterface({ input: child.stdout }).on('line', (l) => output.push(l));
+    readline.createInterface({ input: child.stderr }).on('line', (l) => output.push(l));
+    const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+    await new Promise((r) => setTimeout(r, 100));
+    fs.rmSync(dir, { recursive: true, force: true });
+    expect(code).to.equal(1);
+    expect(output.some((l) => /"msg":"unhandled promise rejection; exiting"/.test(l)), output.join('\n').slice(0, 2_000)).to.equal(true);
+    expectCleanLines(output, []);
   });
 
   describe('in process', () => {
