@@ -13,6 +13,8 @@ import { loadTccProto } from '../src/protocol/tcc-proto';
 import { requestTypeOf } from '../src/server/request-schema';
 import { createLogger } from '../src/log/logger';
 import { noBarrier, ParticipantServer } from '../src/participant';
+import * as mysql from 'mysql2/promise';
+import { onMariadb } from './helpers/backends';
 import { killHard, spawnCoordinator, type CoordinatorProcess } from './helpers/coordinator-process';
 
 /**
@@ -26,6 +28,8 @@ import { killHard, spawnCoordinator, type CoordinatorProcess } from './helpers/c
 const SEED = process.env.TCC_TEST_SEED ? Number(process.env.TCC_TEST_SEED) >>> 0 : crypto.randomBytes(4).readUInt32BE(0);
 /** Wall time of the random-message phase; the stream and metadata phases are bounded by count. */
 const FUZZ_MS = 35_000;
+/** Wall time of the shorter MariaDB pass. */
+const MARIADB_FUZZ_MS = 8_000;
 const CALL_DEADLINE_MS = 10_000;
 
 /** mulberry32: small, fast, and the same sequence for the same seed. */
@@ -222,6 +226,50 @@ const NEVER = new Set([grpc.status.INTERNAL, grpc.status.UNKNOWN]);
 /** Refusals that must leave no row behind. */
 const REFUSALS = new Set([grpc.status.INVALID_ARGUMENT, grpc.status.RESOURCE_EXHAUSTED, grpc.status.PERMISSION_DENIED, grpc.status.UNAUTHENTICATED, grpc.status.OUT_OF_RANGE]);
 
+/** One fuzzed call at a time, with what went wrong; `rows` counts the rows a refused call must not add. */
+function createFuzzer(r: Rand, targets: readonly string[], rows: () => Promise<string>) {
+  const failures: string[] = [];
+  const counts = new Map<string, number>();
+  const stats = { calls: 0, refusalsChecked: 0 };
+
+  const fuzzOne = async (client: grpc.Client, def: grpc.MethodDefinition<unknown, unknown>, onCoordinator: boolean) => {
+    const type = requestTypeOf(def);
+    const kind = r.int(10);
+    let body: Buffer;
+    if (kind < 2 || !type) body = r.bytes(r.pick([0, 1, 2, 5, 17, 100, 1_000, 20_000])); // random bytes as the whole message
+    else if (kind < 6) body = encodeMessage(r, type, targets);
+    else body = mutate(r, encodeMessage(r, type, targets), type);
+    const before = onCoordinator ? await rows() : '';
+    const out = def.requestStream || def.responseStream ? await rawStream(client, def.path, body, def.requestStream) : await rawUnary(client, def.path, body);
+    stats.calls++;
+    const key = `${def.path} ${grpc.status[out.code]}`;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+    if (NEVER.has(out.code)) failures.push(`${key} (${out.details}) for ${body.subarray(0, 64).toString('hex')} (${body.length} bytes)`);
+    if (out.ms > CALL_DEADLINE_MS + 3_000) failures.push(`${def.path} answered after ${out.ms} ms`);
+    if (onCoordinator && REFUSALS.has(out.code)) {
+      stats.refusalsChecked++;
+      const after = await rows();
+      if (after !== before) failures.push(`${key} stored rows (${before} -> ${after}) for ${body.subarray(0, 64).toString('hex')}`);
+    }
+  };
+  return { fuzzOne, failures, counts, stats };
+}
+
+/** Every method the coordinator serves, and the participant SDK's unary ones. */
+function servedMethods() {
+  const { grpcObject, packageDefinition } = loadTccProto();
+  const coordinatorDefs = [
+    ...Object.values(grpcObject.tcc.v1.Coordinator.service),
+    ...Object.values(grpcObject.tcc.v1.Admin.service),
+    ...definitionsOf((s) => new HealthImplementation({}).addToServer(s)),
+    ...definitionsOf((s) => new ReflectionService(packageDefinition).addToServer(s)),
+  ] as grpc.MethodDefinition<unknown, unknown>[];
+  const participantDefs = (Object.values(grpcObject.tcc.v1.Participant.service) as grpc.MethodDefinition<unknown, unknown>[]).filter(
+    (d) => !d.requestStream && !d.responseStream,
+  );
+  return { coordinatorDefs, participantDefs };
+}
+
 describe(`fuzzing every RPC (seed ${SEED}; replay with TCC_TEST_SEED=${SEED})`, function () {
   this.timeout(240_000);
   let dir: string;
@@ -260,45 +308,13 @@ describe(`fuzzing every RPC (seed ${SEED}; replay with TCC_TEST_SEED=${SEED})`, 
 
   it('answers every fuzzed call of every service with a status other than INTERNAL/UNKNOWN, in time, storing nothing when refusing; the process lives and its memory comes back', async () => {
     const r = new Rand(SEED);
-    const { grpcObject } = loadTccProto();
-    const coordinatorDefs = [
-      ...Object.values(grpcObject.tcc.v1.Coordinator.service),
-      ...Object.values(grpcObject.tcc.v1.Admin.service),
-      ...definitionsOf((s) => new HealthImplementation({}).addToServer(s)),
-      ...definitionsOf((s) => new ReflectionService(loadTccProto().packageDefinition).addToServer(s)),
-    ] as grpc.MethodDefinition<unknown, unknown>[];
-    const participantDefs = (Object.values(grpcObject.tcc.v1.Participant.service) as grpc.MethodDefinition<unknown, unknown>[]).filter(
-      (d) => !d.requestStream && !d.responseStream,
-    );
+    const { coordinatorDefs, participantDefs } = servedMethods();
     const targets = ['127.0.0.1:1', participantAddress, 'example.com:443', 'dns:///evil.example:1', 'unix:/tmp/x', ''];
     const coordinatorClient = new grpc.Client(coordinator.address, grpc.credentials.createInsecure());
     const participantClient = new grpc.Client(participantAddress, grpc.credentials.createInsecure());
     const pid = coordinator.child.pid!;
-    const failures: string[] = [];
-    const counts = new Map<string, number>();
-    let refusalsChecked = 0;
-    let calls = 0;
-
-    const fuzzOne = async (client: grpc.Client, def: grpc.MethodDefinition<unknown, unknown>, onCoordinator: boolean) => {
-      const type = requestTypeOf(def);
-      const kind = r.int(10);
-      let body: Buffer;
-      if (kind < 2 || !type) body = r.bytes(r.pick([0, 1, 2, 5, 17, 100, 1_000, 20_000])); // random bytes as the whole message
-      else if (kind < 6) body = encodeMessage(r, type, targets);
-      else body = mutate(r, encodeMessage(r, type, targets), type);
-      const before = onCoordinator ? rows() : '';
-      const out = def.requestStream || def.responseStream ? await rawStream(client, def.path, body, def.requestStream) : await rawUnary(client, def.path, body);
-      calls++;
-      const key = `${def.path} ${grpc.status[out.code]}`;
-      counts.set(key, (counts.get(key) ?? 0) + 1);
-      if (NEVER.has(out.code)) failures.push(`${key} (${out.details}) for ${body.subarray(0, 64).toString('hex')} (${body.length} bytes)`);
-      if (out.ms > CALL_DEADLINE_MS + 3_000) failures.push(`${def.path} answered after ${out.ms} ms`);
-      if (onCoordinator && REFUSALS.has(out.code)) {
-        refusalsChecked++;
-        const after = rows();
-        if (after !== before) failures.push(`${key} stored rows (${before} -> ${after}) for ${body.subarray(0, 64).toString('hex')}`);
-      }
-    };
+    const fuzzer = createFuzzer(r, targets, async () => rows());
+    const { fuzzOne, failures, counts, stats } = fuzzer;
 
     // Warm-up, then the baseline memory.
     for (let i = 0; i < 50; i++) await fuzzOne(coordinatorClient, r.pick(coordinatorDefs.filter((d) => !d.responseStream || d.requestStream)), true);
@@ -376,11 +392,54 @@ describe(`fuzzing every RPC (seed ${SEED}; replay with TCC_TEST_SEED=${SEED})`, 
     coordinatorClient.close();
     participantClient.close();
     console.log(
-      `      ${calls} fuzzed calls (${refusalsChecked} refusals checked for rows), ${streams} abandoned streams; RSS ${baseline.toFixed(0)} -> ${rss.toFixed(0)} MB`,
+      `      ${stats.calls} fuzzed calls (${stats.refusalsChecked} refusals checked for rows), ${streams} abandoned streams; RSS ${baseline.toFixed(0)} -> ${rss.toFixed(0)} MB`,
     );
     if (failures.length > 0 || process.env.TCC_FUZZ_VERBOSE) console.log([...counts.entries()].map(([k, v]) => `        ${k}: ${v}`).join('\n'));
     expect(failures.slice(0, 20), `seed ${SEED}`).to.deep.equal([]);
-    expect(refusalsChecked).to.be.above(100);
+    expect(stats.refusalsChecked).to.be.above(100);
     expect(rss - baseline, `RSS ${baseline} -> ${rss} MB`).to.be.below(64);
+  });
+});
+
+/** A shorter pass on MariaDB: its driver and statements see the same fuzzed values. */
+describe(`fuzzing the Coordinator and Admin RPCs on MariaDB (seed ${SEED})`, function () {
+  this.timeout(120_000);
+  onMariadb((backend) => {
+    let coordinator: CoordinatorProcess | undefined;
+    let conn: mysql.Connection | undefined;
+
+    before(async () => {
+      coordinator = await spawnCoordinator({ TCC_DB_URL: backend.url, TCC_PARTICIPANT_ALLOW: '127.0.0.1:*', TCC_BRANCH_TIMEOUT_MS: '2000' }, 60_000);
+      const u = new URL(backend.url);
+      conn = await mysql.createConnection({ host: u.hostname, port: Number(u.port), user: 'root', database: u.pathname.slice(1) });
+    });
+
+    after(async () => {
+      await conn?.end();
+      if (coordinator) await killHard(coordinator);
+    });
+
+    it('answers every fuzzed call with a status other than INTERNAL/UNKNOWN, in time, storing nothing when refusing', async () => {
+      const r = new Rand(SEED ^ 0x9e3779b9);
+      const rows = async () => {
+        const [res] = (await conn!.query('SELECT (SELECT COUNT(*) FROM tcc_transactions) AS t, (SELECT COUNT(*) FROM tcc_branches) AS b')) as unknown as [{ t: number; b: number }[]];
+        return `${res[0].t}/${res[0].b}`;
+      };
+      const { coordinatorDefs } = servedMethods();
+      const defs = coordinatorDefs.filter((d) => d.path.startsWith('/tcc.v1.'));
+      const { fuzzOne, failures, counts, stats } = createFuzzer(r, ['127.0.0.1:1', 'example.com:443', ''], rows);
+      const client = new grpc.Client(coordinator!.address, grpc.credentials.createInsecure());
+      try {
+        const until = Date.now() + MARIADB_FUZZ_MS;
+        while (Date.now() < until) await fuzzOne(client, r.pick(defs), true);
+      } finally {
+        client.close();
+      }
+      console.log(`      ${stats.calls} fuzzed calls on MariaDB (${stats.refusalsChecked} refusals checked for rows)`);
+      if (failures.length > 0) console.log([...counts.entries()].map(([k, v]) => `        ${k}: ${v}`).join('\n'));
+      expect(coordinator!.child.exitCode, 'coordinator exited').to.equal(null);
+      expect(failures.slice(0, 20), `seed ${SEED}`).to.deep.equal([]);
+      expect(stats.refusalsChecked).to.be.above(20);
+    });
   });
 });
