@@ -345,6 +345,7 @@ describe(`fuzzing every RPC (seed ${SEED}; replay with TCC_TEST_SEED=${SEED})`, 
       const body = type ? encodeMessage(r, type, targets) : Buffer.alloc(0);
       const out = def.requestStream || def.responseStream ? await rawStream(coordinatorClient, def.path, body, def.requestStream, md) : await rawUnary(coordinatorClient, def.path, body, md);
       if (out.ms > CALL_DEADLINE_MS + 3_000) failures.push(`${def.path} with big metadata answered after ${out.ms} ms`);
+      if (NEVER.has(out.code)) failures.push(`${def.path} with big metadata: ${grpc.status[out.code]} (${out.details})`);
       counts.set(`${def.path} +metadata ${grpc.status[out.code]}`, 1);
     }
 
