@@ -32,7 +32,8 @@ import { listenGrpc, type GrpcListener } from './server/grpc-listener';
 import { ParticipantCaller } from './engine/participant-caller';
 import { ReloadableCertificates } from './tls/reloadable-certificates';
 import { createChannelTlsCredentials, createServerTlsCredentials } from './tls/tls-credentials';
-import { createRequestLimits, largestRequest, limitRequests } from './server/request-limits';
+import { createRequestLimits, largestRequest, limitRequests, strictlyDecoding } from './server/request-limits';
+import { refusalInterceptor } from './server/refusal-interceptor';
 import { createTransactionStore } from './store/create-store';
 import { DatabaseClock } from './store/database-clock';
 
@@ -119,7 +120,7 @@ export async function startCoordinator(config: Config, options: StartCoordinator
     : undefined;
   // First, so every span of this process is exported (off unless OTEL_* names an endpoint).
   const tracing = config.tracing ? startTracing(config.tracing) : undefined;
-  const store = await createTransactionStore({ url: config.dbUrl, statementTimeoutMs: config.dbStatementTimeoutMs }).catch(async (err: unknown) => {
+  const store = await createTransactionStore({ url: config.dbUrl, statementTimeoutMs: config.dbStatementTimeoutMs, logger }).catch(async (err: unknown) => {
     await tracing?.shutdown();
     throw err;
   });
@@ -169,6 +170,8 @@ export async function startCoordinator(config: Config, options: StartCoordinator
     credentials: participantCerts ? createChannelTlsCredentials(participantCerts) : undefined,
   });
 
+  // Who began each transaction (client authentication): read by the Coordinator service, and to count stuck transactions per client.
+  const owners = config.clientAuth.length > 0 && store instanceof SqlTransactionStore ? new SqlTransactionOwners(store.knex) : undefined;
   const engine = new TransactionEngine({
     store,
     caller,
@@ -193,6 +196,7 @@ export async function startCoordinator(config: Config, options: StartCoordinator
       stuck: { attempts: config.stuckAfterAttempts, ageMs: config.stuckAfterMs },
       concurrencyPerTarget: config.recoveryConcurrencyPerTarget,
       alertWebhookUrl: config.alertWebhookUrl,
+      ownerOf: owners ? (gid) => owners.ownerOf(gid) : undefined,
     },
   });
   const recovery = new RecoveryScheduler({
@@ -230,14 +234,16 @@ export async function startCoordinator(config: Config, options: StartCoordinator
     'grpc.max_connection_age_grace_ms': config.grpcMaxConnectionAgeGraceMs,
     'grpc.keepalive_time_ms': config.grpcKeepaliveTimeMs,
     'grpc.keepalive_timeout_ms': 20_000,
+    // A request refused before decoding (malformed, too large) ends with its status in every service.
+    interceptors: [refusalInterceptor],
   });
   let access: CoordinatorAccess | undefined;
   if (config.clientAuth.length > 0) {
-    if (!(store instanceof SqlTransactionStore)) throw new Error('client authentication needs the SQL store');
+    if (!owners) throw new Error('client authentication needs the SQL store');
     const gids = new GidGenerator(() => clock.now());
     access = {
       authenticate: createClientAuthenticator({ modes: config.clientAuth, tokens: config.clientTokens }),
-      owners: new SqlTransactionOwners(store.knex),
+      owners,
       newGid: () => gids.next(),
       now: () => clock.now(),
     };
@@ -251,7 +257,7 @@ export async function startCoordinator(config: Config, options: StartCoordinator
     createAdminHandlers(engine, recovery, { adminToken: config.adminToken, logger, clock }),
   );
   const health = new HealthImplementation(Object.fromEntries(HEALTH_SERVICES.map((s) => [s, 'SERVING' as const])));
-  health.addToServer(server);
+  health.addToServer(strictlyDecoding(server));
   let closingHealth = false;
   const healthMonitor = new HealthMonitor({
     ping: () => store.ping(),
@@ -263,7 +269,7 @@ export async function startCoordinator(config: Config, options: StartCoordinator
       for (const s of HEALTH_SERVICES) health.setStatus(s, serving ? 'SERVING' : 'NOT_SERVING');
     },
   });
-  createReflectionService(packageDefinition).addToServer(server);
+  createReflectionService(packageDefinition).addToServer(strictlyDecoding(server));
 
   let listener: GrpcListener;
   try {

@@ -2,7 +2,7 @@
 import { ConfigError, loadConfig } from './config/config';
 import { startCoordinator } from './coordinator';
 import { CertificateError } from './tls/certificate-error';
-import { describeError } from './log/describe-error';
+import { describeError, oneLine } from './log/describe-error';
 import { shutdownOnSignal } from './lifecycle/shutdown-on-signal';
 import { createLogger } from './log/logger';
 
@@ -18,12 +18,22 @@ async function main(): Promise<void> {
     throw err;
   }
   const logger = createLogger({ level: config.logLevel, node: config.nodeId });
+  // Node's default prints the error with its stack over many lines of stderr, outside the JSON log (and
+  // the text can quote request data): one bounded JSON line instead, then the same exit as Node's.
+  process.on('uncaughtException', (err) => {
+    logger.fatal({ err: describeError(err) }, 'uncaught exception; exiting');
+    process.exit(1);
+  });
+  process.on('unhandledRejection', (reason) => {
+    logger.fatal({ err: describeError(reason) }, 'unhandled promise rejection; exiting');
+    process.exit(1);
+  });
   let running;
   try {
     running = await startCoordinator(config, { logger });
   } catch (err) {
     if (err instanceof CertificateError) {
-      logger.fatal({ file: err.file }, `coordinator failed to start: ${err.message}`);
+      logger.fatal({ file: err.file }, `coordinator failed to start: ${oneLine(err.message)}`);
       process.stderr.write(`tcc-coordinator: TLS: ${err.message}\n`);
       process.exit(2);
     }

@@ -5,6 +5,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
+import Database from 'better-sqlite3';
 import { killHard, spawnCoordinator, type CoordinatorProcess } from './helpers/coordinator-process';
 
 /** Resident memory of a process in MB (Linux /proc). */
@@ -39,6 +40,29 @@ function rawCall(client: grpc.Client, method: string, body: Buffer, timeoutMs = 
       resolve(err ? { code: err.code, details: err.details } : { code: grpc.status.OK, details: '' }),
     );
   });
+}
+
+/** A varint as protobuf encodes it. */
+function varint(n: number): number[] {
+  const out: number[] = [];
+  while (n > 0x7f) {
+    out.push((n & 0x7f) | 0x80);
+    n = Math.floor(n / 128);
+  }
+  out.push(n);
+  return out;
+}
+
+/** Rows of the coordinator's tables (read through a second connection to its SQLite file). */
+export function rowCounts(file: string): Record<string, number> {
+  const db = new Database(file, { readonly: true, fileMustExist: true });
+  try {
+    const out: Record<string, number> = {};
+    for (const t of ['tcc_transactions', 'tcc_branches', 'tcc_logs']) out[t] = (db.prepare(`SELECT COUNT(*) AS n FROM ${t}`).get() as { n: number }).n;
+    return out;
+  } finally {
+    db.close();
+  }
 }
 
 /** Responsive = a GetTransaction of an unknown gid answers NOT_FOUND in time. */
@@ -109,6 +133,41 @@ describe('hostile client (coordinator as a real process)', function () {
     expect(okList.code).to.equal(grpc.status.OK);
     const bigBegin = await rawCall(client, '/tcc.v1.Coordinator/Begin', lengthDelimited(1, Buffer.alloc(100_000, 0x41)));
     expect(bigBegin.code).to.equal(grpc.status.RESOURCE_EXHAUSTED);
+  });
+
+  it('refuses truncated and malformed messages with INVALID_ARGUMENT, and stores nothing', async () => {
+    const file = path.join(dir, 'tcc.sqlite');
+    const before = rowCounts(file);
+    const spec = (fields: Buffer) => lengthDelimited(2, fields); // TryRequest.branch
+    const goodSpec = Buffer.concat([lengthDelimited(2, Buffer.from('127.0.0.1:1')), lengthDelimited(3, Buffer.from('debit'))]);
+    const cases: [string, string, Buffer][] = [
+      // The finding: a gid whose length prefix says 65 535 bytes with 3 present began a transaction "abc".
+      ['string length past the end', '/tcc.v1.Coordinator/Begin', Buffer.from([0x0a, ...varint(65_535), 0x61, 0x62, 0x63])],
+      ['truncated varint', '/tcc.v1.Coordinator/Begin', Buffer.from([0x10, 0xff])],
+      ['varint over 10 bytes', '/tcc.v1.Coordinator/Begin', Buffer.from([0x10, ...Array<number>(11).fill(0xff), 0x01])],
+      ['wrong wire type for gid (varint)', '/tcc.v1.Coordinator/Begin', Buffer.from([0x08, 0x05])],
+      ['wrong wire type for timeout_ms (bytes)', '/tcc.v1.Coordinator/Begin', Buffer.concat([lengthDelimited(1, Buffer.from('g-wire')), lengthDelimited(2, Buffer.from('x'))])],
+      ['invalid UTF-8 in gid', '/tcc.v1.Coordinator/Begin', lengthDelimited(1, Buffer.from([0x67, 0xff, 0xfe]))],
+      ['group wire type', '/tcc.v1.Coordinator/Begin', Buffer.from([0x0b, 0x0c])],
+      ['field number 0', '/tcc.v1.Coordinator/Begin', Buffer.from([0x02, 0x00])],
+      ['truncated payload inside a Try branch', '/tcc.v1.Coordinator/Try',
+        Buffer.concat([lengthDelimited(1, Buffer.from('g-trunc')), spec(Buffer.concat([goodSpec, Buffer.from([0x22, ...varint(60_000), 1, 2, 3])]))])],
+      ['invalid UTF-8 in an Execute participant', '/tcc.v1.Coordinator/Execute',
+        Buffer.concat([lengthDelimited(1, Buffer.from('g-exec')), lengthDelimited(3, Buffer.concat([lengthDelimited(2, Buffer.from([0xc3, 0x28])), lengthDelimited(3, Buffer.from('a'))]))])],
+      ['Execute branch with a wrong wire type', '/tcc.v1.Coordinator/Execute', Buffer.concat([lengthDelimited(1, Buffer.from('g-exec2')), Buffer.from([0x18, 0x01])])],
+      ['Abort with a truncated reason', '/tcc.v1.Admin/Abort', Buffer.concat([lengthDelimited(1, Buffer.from('g')), Buffer.from([0x12, 0x10, 0x41])])],
+      ['health Check with a truncated service', '/grpc.health.v1.Health/Check', Buffer.from([0x0a, 0x05, 0x41])],
+    ];
+    for (const [what, method, body] of cases) {
+      const r = await rawCall(client, method, body);
+      expect(r.code, what).to.equal(grpc.status.INVALID_ARGUMENT);
+      expect(r.details, what).to.match(/^request: malformed protobuf message/);
+    }
+    expect(rowCounts(file)).to.deep.equal(before);
+    // The same request, well formed, is accepted: the refusals are about framing, not content.
+    const ok = await rawCall(client, '/tcc.v1.Coordinator/Begin', lengthDelimited(1, Buffer.from('g-well-formed')));
+    expect(ok.code).to.equal(grpc.status.OK);
+    expect(rowCounts(file).tcc_transactions).to.equal(before.tcc_transactions + 1);
   });
 
   it('bounds idle connections: thousands are held to the limit, silent ones are closed, established clients keep working', async () => {

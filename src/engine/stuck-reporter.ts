@@ -3,6 +3,7 @@ import type { TransactionRecord } from '../domain/model';
 import { codeOfErrorText, participantHint } from '../domain/participant-hint';
 import { describeError } from '../log/describe-error';
 import type { CoordinatorMetrics } from '../metrics/coordinator-metrics';
+import { OTHER_PARTICIPANT, ParticipantLabels } from '../metrics/participant-labels';
 import type { StuckBranch } from '../store/transaction-store';
 
 /** Options of {@link StuckReporter}. */
@@ -14,7 +15,17 @@ export interface StuckReporterOptions {
   webhookUrl?: string;
   /** Deadline of one webhook POST, ms. Default 5 000. */
   webhookTimeoutMs?: number;
+  /** The identity that began a transaction (client authentication), for the per-client count. Default: none (`none`). */
+  ownerOf?: (gid: string) => Promise<string | undefined>;
+  /** Most client identities counted under their own label; the rest are `other`. Default 50. */
+  maxClientLabels?: number;
 }
+
+/** gRPC codes (numerically: the engine's reporter does not need grpc-js) of a target that looks absent. */
+const ABSENT_REASONS: ReadonlyMap<number, string> = new Map([
+  [14, 'unavailable'],
+  [12, 'unimplemented'],
+]);
 
 /** The JSON body POSTed to the alert webhook. */
 export interface StuckAlert {
@@ -39,8 +50,12 @@ export interface StuckAlert {
  */
 export class StuckReporter {
   private readonly inFlight = new Set<Promise<void>>();
+  /** Client identities come from certificates too: bounded like participant targets. */
+  private readonly clients: ParticipantLabels;
 
-  constructor(private readonly o: StuckReporterOptions) {}
+  constructor(private readonly o: StuckReporterOptions) {
+    this.clients = new ParticipantLabels({ max: o.maxClientLabels ?? 50 });
+  }
 
   report(txn: TransactionRecord, branch: StuckBranch): void {
     this.o.metrics.stuck.inc();
@@ -59,6 +74,8 @@ export class StuckReporter {
       },
       'transaction stuck: phase two keeps failing; still retrying at the capped interval',
     );
+    const reason = code === undefined ? undefined : ABSENT_REASONS.get(code);
+    if (reason !== undefined && hint !== '') this.track(this.countAbsentTarget(txn.gid, reason));
     if (!this.o.webhookUrl) return;
     const alert: StuckAlert = {
       event: 'transaction.stuck',
@@ -72,8 +89,28 @@ export class StuckReporter {
       decided_unix_ms: txn.decidedAt ?? 0,
       node: this.o.node,
     };
-    const p = this.post(this.o.webhookUrl, alert).finally(() => this.inFlight.delete(p));
+    this.track(this.post(this.o.webhookUrl, alert));
+  }
+
+  private track(work: Promise<void>): void {
+    const p = work.finally(() => this.inFlight.delete(p));
     this.inFlight.add(p);
+  }
+
+  /**
+   * A transaction whose target does not exist (nothing listens, or not a
+   * participant) never finishes by itself: counted per client, so an operator
+   * sees who keeps naming dead targets.
+   */
+  private async countAbsentTarget(gid: string, reason: string): Promise<void> {
+    let owner: string | undefined;
+    try {
+      owner = await this.o.ownerOf?.(gid);
+    } catch (err) {
+      this.o.logger.warn({ gid, err: describeError(err) }, 'owner of a stuck transaction not read; counted as other');
+      owner = OTHER_PARTICIPANT;
+    }
+    this.o.metrics.stuckTargetAbsent.inc({ client: owner === undefined ? 'none' : this.clients.label(owner), reason });
   }
 
   /** Waits for webhook POSTs in flight (each bounded by its deadline). */

@@ -57,6 +57,8 @@ export interface RecoverySettings {
   concurrencyPerTarget: number;
   /** POST target for stuck alerts; none by default. */
   alertWebhookUrl?: string;
+  /** Who began a transaction (client authentication), for the stuck-target count per client. Default: none. */
+  ownerOf?: (gid: string) => Promise<string | undefined>;
 }
 
 /** Options of {@link TransactionEngine}. */
@@ -224,7 +226,13 @@ export class TransactionEngine {
     this.crash = o.crash ?? noCrash;
     this.leaseMs = claimLeaseMs(o.limits.branchTimeoutMs);
     this.limiter = new TargetLimiter(o.recovery.concurrencyPerTarget);
-    this.stuckReporter = new StuckReporter({ logger: o.logger, metrics: this.metrics, node: o.node, webhookUrl: o.recovery.alertWebhookUrl });
+    this.stuckReporter = new StuckReporter({
+      logger: o.logger,
+      metrics: this.metrics,
+      node: o.node,
+      webhookUrl: o.recovery.alertWebhookUrl,
+      ownerOf: o.recovery.ownerOf,
+    });
     this.executor = new PhaseExecutor({
       store: o.store,
       committer: this.committer,

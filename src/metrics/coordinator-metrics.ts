@@ -40,6 +40,12 @@ export interface CoordinatorMetrics {
   readonly callsDeferred: Counter;
   /** Transactions flagged stuck. */
   readonly stuck: Counter;
+  /**
+   * Transactions flagged stuck whose target looks absent (every recorded call UNAVAILABLE, or
+   * UNIMPLEMENTED), by client identity (`none` without client authentication; bounded, the rest
+   * `other`) and reason (unavailable | unimplemented).
+   */
+  readonly stuckTargetAbsent: Counter<'client' | 'reason'>;
   /** Alert webhook POSTs, by result (ok | failed). */
   readonly alerts: Counter<'result'>;
   /** Recovery sweeps run, by result (ok | failed). */
@@ -175,6 +181,12 @@ export function createCoordinatorMetrics(options: CoordinatorMetricsOptions = {}
       registers,
     }),
     stuck: new Counter({ name: 'tcc_transactions_stuck_total', help: 'Transactions flagged stuck (phase two keeps failing).', registers }),
+    stuckTargetAbsent: new Counter({
+      name: 'tcc_transactions_stuck_target_absent_total',
+      help: 'Transactions flagged stuck because their participant target looks absent (UNAVAILABLE or UNIMPLEMENTED), by client identity and reason.',
+      labelNames: ['client', 'reason'] as const,
+      registers,
+    }),
     alerts: new Counter({ name: 'tcc_alert_webhook_posts_total', help: 'Stuck alerts posted to the webhook, by result.', labelNames: ['result'] as const, registers }),
     sweeps: new Counter({ name: 'tcc_recovery_sweeps_total', help: 'Recovery sweeps run, by result.', labelNames: ['result'] as const, registers }),
     retentionDeleted: new Counter({ name: 'tcc_retention_deleted_total', help: 'Finished transactions deleted by retention.', registers }),

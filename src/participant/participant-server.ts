@@ -1,6 +1,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import { loadTccProto } from '../protocol/tcc-proto';
+import { limitRequests, strictlyDecoding } from '../server/request-limits';
+import { refusalInterceptor } from '../server/refusal-interceptor';
 import { ReloadableCertificates } from '../tls/reloadable-certificates';
 import { createServerTlsCredentials } from '../tls/tls-credentials';
 import { createParticipantHandlers, type ParticipantServiceOptions } from './participant-service';
@@ -84,13 +86,15 @@ export class ParticipantServer<Tx = unknown> {
     this.grpcServer = new grpc.Server({
       'grpc.max_receive_message_length': DEFAULT_MAX_RECEIVE_BYTES,
       ...options.serverOptions,
+      // A truncated or malformed request is refused INVALID_ARGUMENT (not INTERNAL, not decoded short) in every service.
+      interceptors: [refusalInterceptor, ...(options.serverOptions?.interceptors ?? [])],
     });
-    this.grpcServer.addService(loadTccProto().grpcObject.tcc.v1.Participant.service, handlers);
+    this.grpcServer.addService(limitRequests(loadTccProto().grpcObject.tcc.v1.Participant.service), handlers);
     // NOT_SERVING until bound, so a probe can never see SERVING before calls can be served.
     this.health = new HealthImplementation(
       Object.fromEntries(PARTICIPANT_HEALTH_SERVICES.map((s) => [s, 'NOT_SERVING' as const])),
     );
-    this.health.addToServer(this.grpcServer);
+    this.health.addToServer(strictlyDecoding(this.grpcServer));
   }
 
   /** `host:port` actually bound (port 0 resolved), once {@link listen} has resolved. */

@@ -2,6 +2,8 @@ import type * as grpc from '@grpc/grpc-js';
 import { Reader } from 'protobufjs/minimal';
 import { InvalidArgumentError } from '../engine/errors';
 import { MAX_ID_LENGTH, MAX_TARGET_LENGTH } from '../engine/validation';
+import { requestTypeOf } from './request-schema';
+import { wireProblem } from './wire-check';
 
 /** A request over its method's size limit: refused before it is decoded. */
 export class RequestTooLargeError extends Error {
@@ -122,41 +124,69 @@ function overRepeated(buf: Buffer, maxRepeated: Readonly<Record<number, Repeated
   return undefined;
 }
 
+/** The marker for a request refused before decoding, with the error its caller gets. */
+function refuse(err: RequestTooLargeError | InvalidArgumentError): RefusedRequest {
+  return { [REFUSED]: err };
+}
+
 /**
- * The service with each limited method's request deserializer replaced by
- * one that checks the byte size and the repeated-field counts before
- * decoding. A refused request decodes to a marker that {@link refusalOf}
- * recognises (a throwing deserializer would end the call as INTERNAL).
+ * The service with every method's request deserializer replaced by one that
+ * checks, before decoding: the byte size and the repeated-field counts (for
+ * methods in `limits`), and that the bytes are a well-formed message of the
+ * request type (wire-check: nothing truncated, no wrong wire type for a
+ * known field, strings valid UTF-8). A refused request decodes to a marker
+ * that {@link refusalOf} recognises (a throwing deserializer would end the
+ * call as INTERNAL, and protobufjs alone would decode a truncated string as
+ * a shorter one).
  */
-export function limitRequests<S extends grpc.ServiceDefinition>(service: S, limits: Record<string, MethodLimit>): S {
+export function limitRequests<S extends grpc.ServiceDefinition>(service: S, limits: Readonly<Record<string, MethodLimit>> = {}): S {
   const out: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
   for (const [name, def] of Object.entries(service)) {
-    const limit = limits[def.path];
-    if (!limit) {
-      out[name] = def;
-      continue;
-    }
+    const limit: MethodLimit | undefined = limits[def.path];
+    const type = requestTypeOf(def);
     const decode = def.requestDeserialize;
     const requestDeserialize = (buf: Buffer): unknown => {
-      if (buf.length > limit.maxBytes) {
-        return { [REFUSED]: new RequestTooLargeError(def.path, `${buf.length} bytes, over the limit of ${limit.maxBytes}`) };
+      if (limit && buf.length > limit.maxBytes) {
+        return refuse(new RequestTooLargeError(def.path, `${buf.length} bytes, over the limit of ${limit.maxBytes}`));
       }
-      if (limit.maxRepeated) {
+      if (limit?.maxRepeated) {
         let field: number | undefined;
         try {
           field = overRepeated(buf, limit.maxRepeated);
         } catch {
-          field = undefined; // malformed: the real decoder reports it
+          field = undefined; // malformed: the strict walk below reports it
         }
         if (field !== undefined) {
           // Too many entries is a malformed request (the same answer the engine gives a count it can see).
           const { name, max } = limit.maxRepeated[field];
-          return { [REFUSED]: new InvalidArgumentError(name, `more than the maximum of ${max} entries`) };
+          return refuse(new InvalidArgumentError(name, `more than the maximum of ${max} entries`));
         }
       }
-      return decode(buf);
+      const problem = type ? wireProblem(buf, type) : undefined;
+      if (problem !== undefined) return refuse(new InvalidArgumentError('request', `malformed protobuf message (${problem})`));
+      try {
+        return decode(buf);
+      } catch {
+        // The decoder's own text can quote offsets and values: a fixed one instead.
+        return refuse(new InvalidArgumentError('request', 'malformed protobuf message'));
+      }
     };
     out[name] = { ...def, requestDeserialize };
   }
   return out as unknown as S;
+}
+
+/**
+ * `server` as seen by services that add themselves (health, reflection):
+ * their methods' requests get the same strict decoding as ours.
+ */
+export function strictlyDecoding(server: grpc.Server): grpc.Server {
+  return new Proxy(server, {
+    get(target, prop, receiver) {
+      if (prop === 'addService') {
+        return (service: grpc.ServiceDefinition, impl: grpc.UntypedServiceImplementation) => target.addService(limitRequests(service), impl);
+      }
+      return Reflect.get(target, prop, receiver) as unknown;
+    },
+  });
 }

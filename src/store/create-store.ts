@@ -2,6 +2,8 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import knexFactory, { type Knex } from 'knex';
+import type { Logger } from 'pino';
+import { describeError, oneLine } from '../log/describe-error';
 import { mysqlLimits, SQLITE_LIMITS, type StatementLimits } from './chunked-insert';
 import { coordinatorMigrationSource, MIGRATION_TABLE } from './migration-source';
 import { SqlTransactionStore } from './sql-transaction-store';
@@ -19,15 +21,64 @@ export interface CreateStoreOptions {
   poolSize?: number;
   /** Longest one store call may take (TCC_DB_STATEMENT_TIMEOUT_MS), connection wait included. Default 30 000 ms. */
   statementTimeoutMs?: number;
+  /** Where knex's and its pool's own messages go, one JSON line each. Default: knex's own (console). */
+  logger?: Logger;
 }
 
-export function knexConfigFor(url: string, poolSize = 10, timeoutMs = 30_000): { config: Knex.Config; dialect: 'sqlite' | 'mysql' } {
+/**
+ * knex's own messages (warn/error/deprecate/debug) as single pino lines:
+ * left to knex they go to the console as multi-line text, some with stacks.
+ */
+function knexLog(logger: Logger): NonNullable<Knex.Config['log']> {
+  const line = (level: 'debug' | 'warn' | 'error', what: string) => (message: unknown) =>
+    logger[level]({ knex: oneLine(typeof message === 'string' ? message : describeError(message)) }, what);
+  return { debug: line('debug', 'knex debug'), warn: line('warn', 'knex warning'), error: line('error', 'knex error'), deprecate: line('warn', 'knex deprecation') };
+}
+
+/**
+ * Takes the statement out of a failed query's error before anyone logs or
+ * maps it: knex prefixes the message with the SQL (with compileSqlOnError
+ * off, with placeholders rather than the bound values), and mysql2 keeps the
+ * statement with every value inlined in `sql`: a 1 MB payload made a 10 MB
+ * log line. Runs on knex's query-error event, before the error is rethrown.
+ */
+export function stripStatement(err: unknown, query: { sql?: unknown }): void {
+  if (!(err instanceof Error)) return;
+  const prefix = typeof query.sql === 'string' ? `${query.sql} - ` : undefined;
+  if (prefix !== undefined && err.message.startsWith(prefix)) err.message = err.message.slice(prefix.length);
+  delete (err as { sql?: unknown }).sql;
+}
+
+/** Pool connection failures as pino lines, at most one every few seconds (an outage fails every attempt). */
+function logPoolEvents(knex: Knex, logger: Logger): void {
+  const pool = (knex.client as { pool?: { on(event: string, fn: (...args: unknown[]) => void): void } }).pool;
+  if (!pool) return;
+  let lastAt = 0;
+  let suppressed = 0;
+  const warn = (what: string) => (_id: unknown, err: unknown) => {
+    const now = Date.now();
+    if (now - lastAt < 5_000) {
+      suppressed++;
+      return;
+    }
+    lastAt = now;
+    logger.warn({ err: describeError(err), suppressed: suppressed || undefined }, what);
+    suppressed = 0;
+  };
+  pool.on('createFail', warn('database connection failed'));
+  pool.on('destroyFail', warn('closing a database connection failed'));
+}
+
+export function knexConfigFor(url: string, poolSize = 10, timeoutMs = 30_000, logger?: Logger): { config: Knex.Config; dialect: 'sqlite' | 'mysql' } {
+  // The statement in an error keeps its placeholders, never the bound values (payloads, reasons).
+  const common: Knex.Config = { compileSqlOnError: false, ...(logger ? { log: knexLog(logger) } : {}) };
   if (url.startsWith('sqlite:')) {
     const file = path.resolve(url.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, ''));
     fs.mkdirSync(path.dirname(file), { recursive: true });
     return {
       dialect: 'sqlite',
       config: {
+        ...common,
         client: 'better-sqlite3',
         connection: { filename: file },
         useNullAsDefault: true,
@@ -57,6 +108,7 @@ export function knexConfigFor(url: string, poolSize = 10, timeoutMs = 30_000): {
   return {
     dialect: 'mysql',
     config: {
+      ...common,
       client: 'mysql2',
       connection: {
         host: u.hostname,
@@ -164,8 +216,10 @@ async function maxAllowedPacket(knex: Knex): Promise<number> {
 
 /** Opens the store for `url` and, by default, migrates it. */
 export async function createTransactionStore(options: CreateStoreOptions): Promise<TransactionStore> {
-  const { config, dialect } = knexConfigFor(options.url, options.poolSize, options.statementTimeoutMs);
+  const { config, dialect } = knexConfigFor(options.url, options.poolSize, options.statementTimeoutMs, options.logger);
   const knex = knexFactory(config);
+  knex.on('query-error', stripStatement);
+  if (options.logger) logPoolEvents(knex, options.logger);
   let statementLimits: StatementLimits = SQLITE_LIMITS;
   try {
     await knex.raw('select 1');

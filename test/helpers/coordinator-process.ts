@@ -10,6 +10,8 @@ export interface CoordinatorProcess {
   readonly exited: Promise<number | string>;
   /** Every JSON log line it printed. */
   readonly lines: Record<string, unknown>[];
+  /** Every line it printed on stdout or stderr, as printed (JSON or not). */
+  readonly output: string[];
 }
 
 const MAIN = path.resolve(__dirname, '..', '..', 'src', 'main.js');
@@ -24,8 +26,10 @@ export function spawnCoordinator(env: Record<string, string>, startTimeoutMs = 2
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: Record<string, unknown>[] = [];
+  const output: string[] = [];
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  readline.createInterface({ input: child.stderr }).on('line', (line) => output.push(line));
   const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)));
   return new Promise<CoordinatorProcess>((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -37,6 +41,7 @@ export function spawnCoordinator(env: Record<string, string>, startTimeoutMs = 2
       reject(new Error(`coordinator exited (${code}) before listening; stderr: ${stderr}`));
     });
     readline.createInterface({ input: child.stdout }).on('line', (line) => {
+      output.push(line);
       let parsed: Record<string, unknown>;
       try {
         parsed = JSON.parse(line) as Record<string, unknown>;
@@ -46,7 +51,7 @@ export function spawnCoordinator(env: Record<string, string>, startTimeoutMs = 2
       lines.push(parsed);
       if (parsed.msg === 'coordinator listening') {
         clearTimeout(timer);
-        resolve({ address: String(parsed.address), child, exited, lines });
+        resolve({ address: String(parsed.address), child, exited, lines, output });
       }
     });
   });
