@@ -166,6 +166,7 @@ export async function startCoordinator(config: Config, options: StartCoordinator
 
   const caller = new ParticipantCaller({
     now: () => clock.now(),
+    transport: config.participantTransport,
     credentials: participantCerts ? createChannelTlsCredentials(participantCerts) : undefined,
   });
 
