@@ -14,6 +14,17 @@ export interface ServeCallsOptions {
 
 export const DEFAULT_STREAM_CALLS_IN_FLIGHT = 256;
 
+/** The Calls handler, and how to wind its streams down. */
+export interface ServedCalls {
+  handler: grpc.handleBidiStreamingCall<BranchCall__Output, BranchAnswer>;
+  /**
+   * Ends every stream once its calls in flight are answered, and every stream
+   * opened from now on at once: a graceful server shutdown waits for open
+   * streams, and a coordinator keeps its streams open as long as it is busy.
+   */
+  drain(): void;
+}
+
 // A Map, not an object: a hostile enum number must not find Object.prototype.
 const PHASE_BY_WIRE: ReadonlyMap<unknown, BranchPhase> = new Map<unknown, BranchPhase>([
   ['TRY', 'try'],
@@ -45,18 +56,23 @@ function metadataOf(map: Record<string, string> | null | undefined): grpc.Metada
  * unary deadline: at it the call is answered DEADLINE_EXCEEDED and its late
  * result dropped. Half-close: the calls in flight are answered, then the
  * stream ends. Cancelled by the caller: nothing more is written.
+ * A call that arrives after the stream started closing is answered
+ * UNAVAILABLE without running (the caller calls again, on another stream).
  */
-export function serveCalls(
-  runner: CallRunner,
-  options: ServeCallsOptions,
-): grpc.handleBidiStreamingCall<BranchCall__Output, BranchAnswer> {
+export function serveCalls(runner: CallRunner, options: ServeCallsOptions): ServedCalls {
   const maxInFlight = options.maxInFlight ?? DEFAULT_STREAM_CALLS_IN_FLIGHT;
   if (!Number.isSafeInteger(maxInFlight) || maxInFlight < 1) throw new TypeError('maxStreamCallsInFlight must be an integer >= 1');
   const { logger } = options;
-  return (stream) => {
+  const live = new Set<() => void>();
+  let draining = false;
+  const handler: grpc.handleBidiStreamingCall<BranchCall__Output, BranchAnswer> = (stream) => {
     const inFlight = new Set<string>();
     let halfClosed = false;
     let over = false;
+    const drain = (): void => {
+      halfClosed = true;
+      endIfDone();
+    };
 
     const write = (answer: BranchAnswer): boolean => {
       if (over) return false;
@@ -72,6 +88,7 @@ export function serveCalls(
     const endIfDone = (): void => {
       if (halfClosed && inFlight.size === 0 && !over) {
         over = true;
+        live.delete(drain);
         stream.end();
       }
     };
@@ -132,7 +149,10 @@ export function serveCalls(
     };
 
     stream.on('data', (msg: BranchCall__Output) => {
-      if (!over && !halfClosed) handle(msg);
+      if (over) return;
+      // Sent before the caller saw the stream end: never run, so the caller may safely call again.
+      if (halfClosed) write({ call_id: String(msg.call_id), code: grpc.status.UNAVAILABLE, message: 'stream is closing' });
+      else handle(msg);
     });
     stream.on('end', () => {
       halfClosed = true;
@@ -140,9 +160,20 @@ export function serveCalls(
     });
     stream.on('cancelled', () => {
       over = true;
+      live.delete(drain);
     });
     stream.on('error', () => {
       over = true;
+      live.delete(drain);
     });
+    live.add(drain);
+    if (draining) drain();
+  };
+  return {
+    handler,
+    drain: () => {
+      draining = true;
+      for (const d of [...live]) d();
+    },
   };
 }

@@ -101,6 +101,14 @@ function actionTable<Tx>(actions: Readonly<Record<string, ActionHandlers<Tx>>>):
  *   createParticipantHandlers({ barrier: new SqlBarrier(knex), actions: { debit } }));
  */
 export function createParticipantHandlers<Tx>(options: ParticipantServiceOptions<Tx>): ParticipantHandlers {
+  return createParticipantService(options).handlers;
+}
+
+/** The handlers, and {@link ServedCalls.drain} for a server's shutdown (ParticipantServer calls it). */
+export function createParticipantService<Tx>(options: ParticipantServiceOptions<Tx>): {
+  handlers: ParticipantHandlers;
+  drainStreams: () => void;
+} {
   const barrier = options.barrier as Barrier<Tx> | undefined;
   if (!barrier || typeof barrier.run !== 'function') {
     throw new TypeError('a barrier is required (pass noBarrier to opt out explicitly)');
@@ -146,10 +154,9 @@ export function createParticipantHandlers<Tx>(options: ParticipantServiceOptions
       (call, outcome) => runner.late(phase, call.request, outcome),
     );
 
+  const calls = serveCalls(runner, { maxInFlight: options.maxStreamCallsInFlight, logger });
   return {
-    Try: handler('try'),
-    Confirm: handler('confirm'),
-    Cancel: handler('cancel'),
-    Calls: serveCalls(runner, { maxInFlight: options.maxStreamCallsInFlight, logger }),
+    handlers: { Try: handler('try'), Confirm: handler('confirm'), Cancel: handler('cancel'), Calls: calls.handler },
+    drainStreams: calls.drain,
   };
 }
