@@ -98,6 +98,8 @@ export interface TestParticipant {
   readonly streamsOpened: number;
   /** Misbehaviour on the Calls stream; default none. */
   quirks: StreamQuirks;
+  /** Serve only the unary methods from the next {@link restart} on (or the opposite). */
+  unaryOnly: boolean;
 }
 
 /** One call, whichever form it came in. */
@@ -164,7 +166,11 @@ class TestParticipantImpl implements TestParticipant {
   private readonly active = new Map<Phase, number>();
   private readonly peak = new Map<Phase, number>();
 
-  constructor(private readonly options: TestParticipantOptions) {}
+  unaryOnly: boolean;
+
+  constructor(options: TestParticipantOptions) {
+    this.unaryOnly = options.unaryOnly ?? false;
+  }
 
   inFlight(phase: Phase): number {
     return this.active.get(phase) ?? 0;
@@ -242,7 +248,7 @@ class TestParticipantImpl implements TestParticipant {
       Cancel: this.handler('cancel'),
     };
     // Without Calls, grpc-js answers a stream UNIMPLEMENTED: a participant from before streams.
-    const handlers: grpc.UntypedServiceImplementation = this.options.unaryOnly ? unary : { ...unary, Calls: this.streamHandler() };
+    const handlers: grpc.UntypedServiceImplementation = this.unaryOnly ? unary : { ...unary, Calls: this.streamHandler() };
     server.addService(grpcObject.tcc.v1.Participant.service, handlers);
     const port = await bind(server, `127.0.0.1:${this.port}`);
     this.port = port;
