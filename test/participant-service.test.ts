@@ -8,7 +8,6 @@ import * as protoLoader from '@grpc/proto-loader';
 import { expect } from 'chai';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
 import type { BranchRequest } from '../src/generated/tcc/v1/BranchRequest';
-import type { BranchResponse__Output } from '../src/generated/tcc/v1/BranchResponse';
 import type { ParticipantClient } from '../src/generated/tcc/v1/Participant';
 import { createLogger } from '../src/log/logger';
 import {

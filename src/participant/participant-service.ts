@@ -157,6 +157,6 @@ export function createParticipantService<Tx>(options: ParticipantServiceOptions<
   const calls = serveCalls(runner, { maxInFlight: options.maxStreamCallsInFlight, logger });
   return {
     handlers: { Try: handler('try'), Confirm: handler('confirm'), Cancel: handler('cancel'), Calls: calls.handler },
-    drainStreams: calls.drain,
+    drainStreams: () => calls.drain(),
   };
 }

@@ -108,6 +108,6 @@ export async function callParticipantAs(
     ),
   ]);
   if (answer instanceof Error) throw answer;
-  if (answer.code !== grpc.status.OK) throw answerError(answer.code, answer.message);
+  if (answer.code !== 0) throw answerError(answer.code, answer.message);
   return { result: answer.result };
 }
