@@ -57,7 +57,8 @@ function forGid(gid: string, phase?: RecordedCall['phase']): (c: RecordedCall) =
   return (c) => c.gid === gid && (phase === undefined || c.phase === phase);
 }
 
-describe('Coordinator contract', function () {
+// Both transports: the contract must not depend on how Try/Confirm/Cancel reach the participants.
+for (const transport of ['stream', 'unary'] as const) describe(`Coordinator contract (${transport} transport)`, function () {
   forEachBackend((backend) => {
     let coord: RunningCoordinator | undefined;
     let client: TestCoordinatorClient | undefined;
@@ -107,6 +108,7 @@ describe('Coordinator contract', function () {
         // Deadline expiry is noticed by the recovery sweep: keep it quick.
         TCC_SWEEP_INTERVAL_MS: '100',
         TCC_NODE_ID: nodeId,
+        TCC_PARTICIPANT_TRANSPORT: transport,
       });
       client = createCoordinatorClient(coord.address);
     });
