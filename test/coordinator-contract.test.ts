@@ -126,6 +126,18 @@ for (const transport of ['stream', 'unary'] as const) describe(`Coordinator cont
       pB?.resetBehaviors();
     });
 
+    it(`sends Try/Confirm/Cancel over the configured transport (${transport}), with the contract's metadata`, async function () {
+      const { gid } = await c().begin({});
+      await c().try({ gid, branch: spec(A(), 'transport-check', Buffer.from('x')) });
+      await c().commit({ gid, wait: true });
+      const calls = A().calls.filter((x) => x.gid === gid);
+      expect(calls.map((x) => [x.phase, x.transport])).to.deep.equal([
+        ['try', transport],
+        ['confirm', transport],
+      ]);
+      for (const x of calls) expect(x.metadata).to.deep.equal({ 'tcc-gid': gid, 'tcc-branch-id': x.branch_id, 'tcc-phase': x.phase });
+    });
+
     // -----------------------------------------------------------------------
     describe('Begin', function () {
       it('returns a new gid of a TRYING transaction with no branches', async function () {

@@ -22,6 +22,8 @@ export interface CallResult {
   result: Buffer;
   startedAt: number;
   durationMs: number;
+  /** How the call went: on a Calls stream, or unary (by choice, or after a participant without Calls). */
+  transport: ParticipantTransport;
 }
 
 export interface ParticipantCall {
@@ -223,7 +225,7 @@ export class ParticipantCaller {
     if (reply.code !== grpc.status.OK) span.setStatus({ code: SpanStatusCode.ERROR, message: grpc.status[reply.code] ?? 'UNKNOWN' });
     span.end();
     if (reply.code === grpc.status.OK) {
-      return { outcome: 'ok', grpcCode: 0, error: '', result: reply.result, startedAt, durationMs };
+      return { outcome: 'ok', grpcCode: 0, error: '', result: reply.result, startedAt, durationMs, transport };
     }
     const refused = req.phase === 'try' && (reply.code === grpc.status.ABORTED || reply.code === grpc.status.FAILED_PRECONDITION);
     return {
@@ -233,6 +235,7 @@ export class ParticipantCaller {
       result: Buffer.alloc(0),
       startedAt,
       durationMs,
+      transport,
     };
   }
 
