@@ -177,6 +177,7 @@ forEachBackend((backend) => {
       expect(calls({ participant: OTHER_PARTICIPANT, phase: 'try', outcome: 'ok' })).to.be.at.least(30);
       expect(calls({ participant: OTHER_PARTICIPANT, phase: 'try', outcome: 'refused' })).to.be.at.least(10);
       expect(calls({ phase: 'confirm', outcome: 'ok' })).to.be.at.least(61);
+      expect(calls({ phase: 'confirm', outcome: 'ok', transport: 'stream' }), 'phase two labelled by its transport').to.be.at.least(61);
       expect(calls({ phase: 'cancel', outcome: 'ok' })).to.be.at.least(10);
       expect(calls({ participant: A, phase: 'confirm', outcome: 'unknown' }), 'the hanging Confirm timed out').to.be.at.least(1);
       expect(s.sum('tcc_participant_call_duration_seconds_sum')).to.be.greaterThan(0);
