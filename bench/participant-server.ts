@@ -30,6 +30,17 @@ function main(): void {
       calls.Cancel++;
       cb(null, { result: EMPTY });
     },
+    // The same answers on the multiplexed stream (the coordinator's default transport).
+    Calls: (stream) => {
+      stream.on('data', (msg: { call_id: string; phase: string }) => {
+        if (msg.phase === 'TRY') calls.Try++;
+        else if (msg.phase === 'CONFIRM') calls.Confirm++;
+        else calls.Cancel++;
+        stream.write({ call_id: msg.call_id, code: 0, message: '', result: EMPTY });
+      });
+      stream.on('end', () => stream.end());
+      stream.on('error', () => undefined);
+    },
   };
   server.addService(grpcObject.tcc.v1.Participant.service, handlers);
 

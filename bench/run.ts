@@ -50,6 +50,8 @@ interface Options {
   drainSeconds: number;
   /** Write a V8 CPU profile of each coordinator process into this folder. */
   profileDir?: string;
+  /** TCC_PARTICIPANT_TRANSPORT of the coordinator. */
+  transport: 'stream' | 'unary';
 }
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
@@ -69,6 +71,7 @@ Durable 2-branch Execute transactions per second, per scenario (database x wait)
   --mysql-url URL      mysql://user[:pass]@host[:port] where a fresh database tcc_bench_<time>
                        is created and dropped (default $TCC_BENCH_MYSQL_URL or mysql://root@127.0.0.1:3306)
   --redis-url URL      give the coordinator TCC_REDIS_URL (default: none)
+  --transport stream|unary        the coordinator's TCC_PARTICIPANT_TRANSPORT (default stream)
   --max-error-rate R   fail when more than this fraction of calls failed (default 0.01)
   --drain-seconds N    longest wait for phase two to finish after the run (default 30)
   --write              append the results to bench/RESULTS.md (tracked; default: print only)
@@ -99,6 +102,7 @@ function parseArgs(argv: string[]): Options {
     maxErrorRate: 0.01,
     resultsFile: undefined,
     drainSeconds: 30,
+    transport: 'stream',
   };
   const num = (name: string, v: string | undefined, min: number, max: number): number => {
     const n = Number(v);
@@ -151,6 +155,12 @@ function parseArgs(argv: string[]): Options {
         const v = next();
         if (!v || !/^rediss?:\/\//.test(v)) usage('--redis-url must be redis://host:port');
         o.redisUrl = v;
+        break;
+      }
+      case '--transport': {
+        const v = next();
+        if (v !== 'stream' && v !== 'unary') usage('--transport must be stream or unary');
+        o.transport = v;
         break;
       }
       case '--results': {
@@ -366,7 +376,7 @@ async function startParticipant(): Promise<Participant> {
   return { child, port, stats };
 }
 
-function coordinatorEnv(addr: string, dbUrl: string, redisUrl: string | undefined): NodeJS.ProcessEnv {
+function coordinatorEnv(addr: string, dbUrl: string, redisUrl: string | undefined, transport: Options['transport']): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   // Only our TCC_* settings: anything from the caller's shell would make runs incomparable.
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('TCC_')) env[k] = v;
@@ -375,6 +385,7 @@ function coordinatorEnv(addr: string, dbUrl: string, redisUrl: string | undefine
   env.TCC_LOG_LEVEL = 'warn';
   env.TCC_SHUTDOWN_GRACE_MS = '3000';
   if (redisUrl) env.TCC_REDIS_URL = redisUrl;
+  env.TCC_PARTICIPANT_TRANSPORT = transport;
   return env;
 }
 
@@ -595,7 +606,7 @@ async function runScenario(o: Options, kind: DbKind, wait: boolean): Promise<Sce
     const port = await freePort();
     const addr = `127.0.0.1:${port}`;
     const nodeArgs = o.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${o.profileDir}`] : [];
-    coordinator = spawnChild('coordinator', [...nodeArgs, COORDINATOR_MAIN], coordinatorEnv(addr, db.url, o.redisUrl));
+    coordinator = spawnChild('coordinator', [...nodeArgs, COORDINATOR_MAIN], coordinatorEnv(addr, db.url, o.redisUrl, o.transport));
     client = makeClient(addr);
     await waitForCoordinator(client, coordinator);
     log(`${kind} wait=${wait}: coordinator pid ${coordinator.proc.pid} on ${addr}, db ${db.label}, participant pid ${participant.child.proc.pid} on :${participant.port}`);
@@ -795,7 +806,7 @@ function section(o: Options, results: ScenarioResult[], commit: string, loadBefo
     `Machine: ${machineInfo()}.`,
     `Load generator, coordinator, participant${o.dbs.includes('mysql') ? ' and MariaDB/MySQL' : ''} all share these ${cpus} core(s): the numbers are a floor for a dedicated coordinator host.`,
     `Load average (1/5/15 min) before: ${loadBefore}, after: ${loadAvg()} (anything else running on the host skews the numbers).`,
-    `Settings: concurrency ${o.concurrency}, warm-up ${o.warmupSeconds} s, measured ${o.seconds} s, 2 branches per transaction${o.redisUrl ? `, Redis ${o.redisUrl}` : ', no Redis'}.`,
+    `Settings: ${o.transport} transport, concurrency ${o.concurrency}, warm-up ${o.warmupSeconds} s, measured ${o.seconds} s, 2 branches per transaction${o.redisUrl ? `, Redis ${o.redisUrl}` : ', no Redis'}.`,
     '',
     table(results),
     '',

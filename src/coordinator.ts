@@ -167,6 +167,7 @@ export async function startCoordinator(config: Config, options: StartCoordinator
 
   const caller = new ParticipantCaller({
     now: () => clock.now(),
+    transport: config.participantTransport,
     credentials: participantCerts ? createChannelTlsCredentials(participantCerts) : undefined,
   });
 

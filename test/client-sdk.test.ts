@@ -69,7 +69,8 @@ class TestParticipant {
         }
         callback(null, { result: Buffer.from(`${method.toLowerCase()}:${req.action}`) });
       };
-    const handlers: ParticipantHandlers = { Try: handler('Try'), Confirm: handler('Confirm'), Cancel: handler('Cancel') };
+    // Unary only (no Calls): the coordinator falls back to the unary methods for it.
+    const handlers: Pick<ParticipantHandlers, 'Try' | 'Confirm' | 'Cancel'> = { Try: handler('Try'), Confirm: handler('Confirm'), Cancel: handler('Cancel') };
     this.server.addService(loadTccProto().grpcObject.tcc.v1.Participant.service, handlers);
     const port = await new Promise<number>((resolve, reject) =>
       this.server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),

@@ -65,6 +65,7 @@ describe('config: loadConfig', function () {
       participantTlsCa: undefined,
       participantTlsCert: undefined,
       participantTlsKey: undefined,
+      participantTransport: 'stream',
       participantAllowlist: undefined,
       allowUnauthenticatedAdmin: false,
       clientAuth: [],
@@ -125,6 +126,7 @@ describe('config: loadConfig', function () {
       TCC_STORE_QUEUE_MAX: '500',
       TCC_DB_STATEMENT_TIMEOUT_MS: '2500',
       TCC_FAULT_CRASH_AT: 'after-decision',
+      TCC_PARTICIPANT_TRANSPORT: 'unary',
     });
     expect(c).to.deep.equal({
       grpcAddr: '0.0.0.0:0',
@@ -171,6 +173,7 @@ describe('config: loadConfig', function () {
       participantTlsCa: undefined,
       participantTlsCert: undefined,
       participantTlsKey: undefined,
+      participantTransport: 'unary',
       participantAllowlist: undefined,
       allowUnauthenticatedAdmin: false,
       clientAuth: [],
@@ -212,6 +215,7 @@ describe('config: loadConfig', function () {
       ],
       ['TCC_MAX_TIMEOUT_MS "0"', { TCC_MAX_TIMEOUT_MS: '0' }, 'TCC_MAX_TIMEOUT_MS'],
       ['TCC_BRANCH_TIMEOUT_MS "abc"', { TCC_BRANCH_TIMEOUT_MS: 'abc' }, 'TCC_BRANCH_TIMEOUT_MS'],
+      ['TCC_PARTICIPANT_TRANSPORT "grpc"', { TCC_PARTICIPANT_TRANSPORT: 'grpc' }, 'TCC_PARTICIPANT_TRANSPORT'],
       ['TCC_MAX_BRANCHES "0"', { TCC_MAX_BRANCHES: '0' }, 'TCC_MAX_BRANCHES'],
       ['TCC_MAX_PAYLOAD_BYTES "-5"', { TCC_MAX_PAYLOAD_BYTES: '-5' }, 'TCC_MAX_PAYLOAD_BYTES'],
       [

@@ -57,7 +57,8 @@ function forGid(gid: string, phase?: RecordedCall['phase']): (c: RecordedCall) =
   return (c) => c.gid === gid && (phase === undefined || c.phase === phase);
 }
 
-describe('Coordinator contract', function () {
+// Both transports: the contract must not depend on how Try/Confirm/Cancel reach the participants.
+for (const transport of ['stream', 'unary'] as const) describe(`Coordinator contract (${transport} transport)`, function () {
   forEachBackend((backend) => {
     let coord: RunningCoordinator | undefined;
     let client: TestCoordinatorClient | undefined;
@@ -107,6 +108,7 @@ describe('Coordinator contract', function () {
         // Deadline expiry is noticed by the recovery sweep: keep it quick.
         TCC_SWEEP_INTERVAL_MS: '100',
         TCC_NODE_ID: nodeId,
+        TCC_PARTICIPANT_TRANSPORT: transport,
       });
       client = createCoordinatorClient(coord.address);
     });
@@ -122,6 +124,18 @@ describe('Coordinator contract', function () {
     beforeEach(function () {
       pA?.resetBehaviors();
       pB?.resetBehaviors();
+    });
+
+    it(`sends Try/Confirm/Cancel over the configured transport (${transport}), with the contract's metadata`, async function () {
+      const { gid } = await c().begin({});
+      await c().try({ gid, branch: spec(A(), 'transport-check', Buffer.from('x')) });
+      await c().commit({ gid, wait: true });
+      const calls = A().calls.filter((x) => x.gid === gid);
+      expect(calls.map((x) => [x.phase, x.transport])).to.deep.equal([
+        ['try', transport],
+        ['confirm', transport],
+      ]);
+      for (const x of calls) expect(x.metadata).to.deep.equal({ 'tcc-gid': gid, 'tcc-branch-id': x.branch_id, 'tcc-phase': x.phase });
     });
 
     // -----------------------------------------------------------------------

@@ -11,8 +11,9 @@ import type { Transaction__Output } from '../src/generated/tcc/v1/Transaction';
  * deadline) says: no Confirm after a rollback decision, no Cancel after a
  * commit decision, and every branch that got a Try gets its Confirm or Cancel.
  */
-forEachBackend((backend) => {
-  describe('coordinator SIGKILLed at each protocol step, then restarted', function () {
+// Both transports: a SIGKILL cuts the coordinator's Calls streams mid-call, as it cut unary calls.
+for (const transport of ['stream', 'unary'] as const) forEachBackend((backend) => {
+  describe(`coordinator SIGKILLed at each protocol step, then restarted (${transport} transport)`, function () {
     this.timeout(60_000);
     let participant: TestParticipant;
     let proc: CoordinatorProcess | undefined;
@@ -25,6 +26,7 @@ forEachBackend((backend) => {
       TCC_SWEEP_INTERVAL_MS: '100',
       TCC_RETRY_INITIAL_MS: '50',
       TCC_RETRY_MAX_MS: '200',
+      TCC_PARTICIPANT_TRANSPORT: transport,
     });
 
     async function start(crashAt?: string): Promise<TestCoordinatorClient> {

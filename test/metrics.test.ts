@@ -169,14 +169,15 @@ forEachBackend((backend) => {
       expect(s.types.get('process_cpu_user_seconds_total'), 'default process metrics').to.equal('counter');
       expect(s.types.get('nodejs_eventloop_lag_seconds'), 'default process metrics').to.equal('gauge');
 
-      // Participant calls: bounded participant label, every phase/outcome seen, transport unary.
+      // Participant calls: bounded participant label, every phase/outcome seen, transport stream (the default).
       const calls = (labels: Record<string, string>) => s.sum('tcc_participant_call_duration_seconds_count', labels);
       const participants = new Set(s.find('tcc_participant_call_duration_seconds_count').map((x) => x.labels.participant));
       expect([...participants].sort()).to.deep.equal([A, OTHER_PARTICIPANT].sort());
-      expect(calls({ participant: A, phase: 'try', outcome: 'ok', transport: 'unary' })).to.be.at.least(41);
+      expect(calls({ participant: A, phase: 'try', outcome: 'ok', transport: 'stream' })).to.be.at.least(41);
       expect(calls({ participant: OTHER_PARTICIPANT, phase: 'try', outcome: 'ok' })).to.be.at.least(30);
       expect(calls({ participant: OTHER_PARTICIPANT, phase: 'try', outcome: 'refused' })).to.be.at.least(10);
       expect(calls({ phase: 'confirm', outcome: 'ok' })).to.be.at.least(61);
+      expect(calls({ phase: 'confirm', outcome: 'ok', transport: 'stream' }), 'phase two labelled by its transport').to.be.at.least(61);
       expect(calls({ phase: 'cancel', outcome: 'ok' })).to.be.at.least(10);
       expect(calls({ participant: A, phase: 'confirm', outcome: 'unknown' }), 'the hanging Confirm timed out').to.be.at.least(1);
       expect(s.sum('tcc_participant_call_duration_seconds_sum')).to.be.greaterThan(0);

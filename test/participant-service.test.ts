@@ -8,7 +8,6 @@ import * as protoLoader from '@grpc/proto-loader';
 import { expect } from 'chai';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
 import type { BranchRequest } from '../src/generated/tcc/v1/BranchRequest';
-import type { BranchResponse__Output } from '../src/generated/tcc/v1/BranchResponse';
 import type { ParticipantClient } from '../src/generated/tcc/v1/Participant';
 import { createLogger } from '../src/log/logger';
 import {
@@ -28,6 +27,7 @@ import {
 import { unaryOnce } from '../src/participant/unary-once';
 import { loadTccProto } from '../src/protocol/tcc-proto';
 import { codeName, expectGrpcError, pollUntil, sleep } from './helpers/backends';
+import { CALL_FORMS, callParticipantAs, type FormCallOptions } from './helpers/participant-forms';
 
 /** Scripted per gid: what the barrier answers instead of running the business function. */
 type Script = 'duplicate' | 'empty-rollback' | Error;
@@ -75,28 +75,6 @@ function secretError(): Error {
   return err;
 }
 
-interface CallOptions {
-  deadlineMs?: number;
-  metadata?: grpc.Metadata;
-}
-
-function callParticipant(
-  client: ParticipantClient,
-  phase: BranchPhase,
-  req: BranchRequest,
-  opts: CallOptions = {},
-): Promise<BranchResponse__Output> {
-  const method = { try: 'Try', confirm: 'Confirm', cancel: 'Cancel' } as const;
-  return new Promise((resolve, reject) => {
-    client[method[phase]](
-      req,
-      opts.metadata ?? new grpc.Metadata(),
-      { deadline: Date.now() + (opts.deadlineMs ?? 5_000) },
-      (err, res) => (err ? reject(err) : res ? resolve(res) : reject(new Error('no response'))),
-    );
-  });
-}
-
 type HealthStatus = { status: string };
 type HealthClient = grpc.Client & {
   check(req: { service: string }, o: grpc.CallOptions, cb: grpc.requestCallback<HealthStatus>): void;
@@ -121,8 +99,10 @@ function participantClient(address: string): ParticipantClient {
   return new (loadTccProto().grpcObject.tcc.v1.Participant)(address, grpc.credentials.createInsecure());
 }
 
-describe('participant service (gRPC adapter)', function () {
+for (const form of CALL_FORMS) describe(`participant service (gRPC adapter), ${form} calls`, function () {
   this.timeout(20_000);
+  const callParticipant = (client: ParticipantClient, phase: BranchPhase, req: BranchRequest, opts?: FormCallOptions) =>
+    callParticipantAs(form, client, phase, req, opts);
 
   const barrier = new ScriptedBarrier();
   const seen: Record<BranchPhase, Seen[]> = { try: [], confirm: [], cancel: [] };
@@ -387,8 +367,10 @@ describe('participant service (gRPC adapter)', function () {
   });
 });
 
-describe('participant server lifecycle', function () {
+for (const form of CALL_FORMS) describe(`participant server lifecycle, ${form} calls`, function () {
   this.timeout(20_000);
+  const callParticipant = (client: ParticipantClient, phase: BranchPhase, req: BranchRequest, opts?: FormCallOptions) =>
+    callParticipantAs(form, client, phase, req, opts);
   const silent = createLogger({ level: 'silent' });
 
   it('goes NOT_SERVING when shutdown starts, lets an in-flight call finish, then closes', async () => {

@@ -22,7 +22,8 @@ const REFUSALS: Record<string, string> = {
 async function startRefusingParticipant(): Promise<{ target: string; server: grpc.Server }> {
   const server = new grpc.Server();
   const ok: grpc.handleUnaryCall<unknown, { result: Buffer }> = (_call, cb) => cb(null, { result: Buffer.alloc(0) });
-  const handlers: ParticipantHandlers = {
+  // Unary only (no Calls): the refusal text must survive the coordinator's fallback to unary too.
+  const handlers: Pick<ParticipantHandlers, 'Try' | 'Confirm' | 'Cancel'> = {
     Try: (call, cb) => {
       const message = REFUSALS[call.request.action];
       if (message !== undefined) cb({ code: grpc.status.ABORTED, details: message });

@@ -10,8 +10,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
 import knexFactory, { type Knex } from 'knex';
-import type { BranchResponse__Output } from '../src/generated/tcc/v1/BranchResponse';
 import type { ParticipantClient } from '../src/generated/tcc/v1/Participant';
+import { CALL_FORMS, callParticipantAs } from './helpers/participant-forms';
 import { createLogger } from '../src/log/logger';
 import {
   BarrierViolationError,
@@ -327,7 +327,7 @@ forEachBackend((backend) => {
         expect(mismatches, `${mismatches.length} sequences differ from the model:\n${mismatches.slice(0, 10).join('\n')}`).to.deep.equal([]);
       });
 
-      it('answers the same over gRPC: a ParticipantServer with the SqlBarrier, every sequence up to length 3', async () => {
+      for (const form of CALL_FORMS) it(`answers the same over gRPC (${form} calls): a ParticipantServer with the SqlBarrier, every sequence up to length 3`, async () => {
         const server = new ParticipantServer({
           barrier,
           actions: {
@@ -344,22 +344,20 @@ forEachBackend((backend) => {
         });
         const address = await server.listen('127.0.0.1:0');
         const client: ParticipantClient = new (loadTccProto().grpcObject.tcc.v1.Participant)(address, grpc.credentials.createInsecure());
-        const method = { try: 'Try', confirm: 'Confirm', cancel: 'Cancel' } as const;
         const send = (op: BarrierOp, gid: string) =>
-          new Promise<{ answer: BarrierAnswer; result?: string }>((resolve, reject) => {
-            const req = { gid, branch_id: 'b1', action: 'transfer', payload: Buffer.from('{}') };
-            client[method[op]](req, { deadline: Date.now() + 10_000 }, (err: grpc.ServiceError | null, res?: BranchResponse__Output) => {
-              if (!err) resolve({ answer: 'ok', result: res?.result.toString('utf8') });
-              else if (err.code === grpc.status.ABORTED) resolve({ answer: 'refused' });
-              else if (err.code === grpc.status.FAILED_PRECONDITION) resolve({ answer: 'violation' });
-              else reject(err);
-            });
-          });
+          callParticipantAs(form, client, op, { gid, branch_id: 'b1', action: 'transfer', payload: Buffer.from('{}') }, { deadlineMs: 10_000 }).then(
+            (res): { answer: BarrierAnswer; result?: string } => ({ answer: 'ok', result: res.result.toString('utf8') }),
+            (err: grpc.ServiceError): { answer: BarrierAnswer; result?: string } => {
+              if (err.code === grpc.status.ABORTED) return { answer: 'refused' };
+              if (err.code === grpc.status.FAILED_PRECONDITION) return { answer: 'violation' };
+              throw err;
+            },
+          );
         try {
           const sequences = allSequences(3);
           const mismatches: string[] = [];
           await inParallel(sequences, mysql ? 6 : 1, async (seq, index) => {
-            const gid = `grpc-${index}`;
+            const gid = `grpc-${form}-${index}`;
             const got: string[] = [];
             for (const op of seq) got.push((await send(op, gid)).answer);
             const model = expectedOutcome(seq);
@@ -370,8 +368,8 @@ forEachBackend((backend) => {
           });
           expect(mismatches, mismatches.join('\n')).to.deep.equal([]);
           // The first Try's result travels; a duplicate Try answers OK with an empty result.
-          expect(await send('try', 'grpc-result')).to.deep.equal({ answer: 'ok', result: '{"reserved":"b1"}' });
-          expect(await send('try', 'grpc-result')).to.deep.equal({ answer: 'ok', result: '' });
+          expect(await send('try', `grpc-result-${form}`)).to.deep.equal({ answer: 'ok', result: '{"reserved":"b1"}' });
+          expect(await send('try', `grpc-result-${form}`)).to.deep.equal({ answer: 'ok', result: '' });
         } finally {
           client.close();
           await server.shutdown(1_000);

@@ -216,6 +216,8 @@ describe('tracing: one trace across client, coordinator and both example partici
         expect(caller!.attrs['tcc.gid']).to.equal(gid);
         expect(caller!.attrs['tcc.branch_id']).to.equal(handler.attrs['tcc.branch_id']);
         expect(caller!.attrs['tcc.participant']).to.equal(addresses[service as 'account' | 'inventory']);
+        // The SDK serves Calls, so the coordinator's default transport is used, and the trace continues across it.
+        expect(caller!.attrs['tcc.transport']).to.equal('stream');
         // Try: under the coordinator's Try call; Confirm: under the transaction span of Commit.
         const grand = spans.find((s) => s.spanId === caller!.parentSpanId);
         expect(grand?.name).to.equal(phase === 'Try' ? 'tcc.v1.Coordinator/Try' : 'tcc.transaction');

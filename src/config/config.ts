@@ -1,6 +1,7 @@
 import * as os from 'node:os';
 import { CRASH_POINTS, type CrashPoint } from '../engine/crash-points';
 import { ParticipantAllowlist } from '../engine/participant-allowlist';
+import type { ParticipantTransport } from '../engine/participant-caller';
 
 export type ClientAuthMode = 'token' | 'mtls';
 
@@ -115,6 +116,13 @@ export interface Config {
   participantTlsCert?: string;
   /** PEM private key of {@link participantTlsCert} (TCC_PARTICIPANT_TLS_KEY). Optional. */
   participantTlsKey?: string;
+  /**
+   * How Try/Confirm/Cancel reach participants (TCC_PARTICIPANT_TRANSPORT). Default `stream`: as
+   * messages on a few long-lived tcc.v1.Participant/Calls streams per target (far less CPU per
+   * call), falling back to the unary methods, per target, for a participant without Calls;
+   * `unary`: one unary call each, never streams.
+   */
+  participantTransport: ParticipantTransport;
   /**
    * Participant targets clients may name (TCC_PARTICIPANT_ALLOW: comma-separated `host:port`
    * with names, `*.domain`, addresses, CIDRs or `*`, and ports, ranges or `*`). Default: any.
@@ -325,6 +333,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (participantTlsCert !== undefined && participantTlsCa === undefined) {
     throw new ConfigError('TCC_PARTICIPANT_TLS_CERT', 'a client certificate is only sent over TLS: set TCC_PARTICIPANT_TLS_CA too');
   }
+  const participantTransport = (str(env, 'TCC_PARTICIPANT_TRANSPORT') ?? 'stream') as ParticipantTransport;
+  if (participantTransport !== 'stream' && participantTransport !== 'unary') {
+    throw new ConfigError('TCC_PARTICIPANT_TRANSPORT', 'expected stream or unary');
+  }
   const clientTokens = new Map<string, string>();
   for (const entry of (str(env, 'TCC_CLIENT_TOKENS') ?? '').split(',').map((e) => e.trim()).filter(Boolean)) {
     const m = /^([A-Za-z0-9._@:-]{1,64})=([\x21-\x7e]{16,})$/.exec(entry);
@@ -414,6 +426,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     participantTlsCa,
     participantTlsCert,
     participantTlsKey,
+    participantTransport,
     participantAllowlist,
     allowUnauthenticatedAdmin,
     clientAuth,

@@ -5,6 +5,11 @@ import { loadTccProto } from '../protocol/tcc-proto';
 import type { ParticipantClient } from '../generated/tcc/v1/Participant';
 import type { BranchResponse__Output } from '../generated/tcc/v1/BranchResponse';
 import type { Phase } from '../domain/model';
+import { TargetStreams } from './target-streams';
+import type { StreamCallMessage } from './participant-stream';
+
+/** How the coordinator sends Try/Confirm/Cancel: `stream` (Participant.Calls, unary for participants without it) or `unary`. */
+export type ParticipantTransport = 'stream' | 'unary';
 
 /** How a participant call ended, by the contract's reading of gRPC statuses. */
 export type CallOutcome = 'ok' | 'refused' | 'unknown';
@@ -17,6 +22,8 @@ export interface CallResult {
   result: Buffer;
   startedAt: number;
   durationMs: number;
+  /** How the call went: on a Calls stream, or unary (by choice, or after a participant without Calls). */
+  transport: ParticipantTransport;
 }
 
 export interface ParticipantCall {
@@ -44,6 +51,16 @@ export interface ParticipantCallerOptions {
    * channel is closed (a later call to it simply reconnects).
    */
   maxClients?: number;
+  /** `stream` (default): calls go as messages on long-lived Calls streams, unary for a participant without them. `unary`: never streams. */
+  transport?: ParticipantTransport;
+  /** Calls streams kept open per target; calls are spread over them (and so over the target's addresses). Default 4. */
+  streamsPerTarget?: number;
+  /** Most calls in flight on one stream; when every stream of a target is full, a call goes unary. Default 128. */
+  maxCallsPerStream?: number;
+  /** A stream with no call in flight for this long is closed, ms. Default 60 000. */
+  streamIdleMs?: number;
+  /** After a participant answered a stream UNIMPLEMENTED, how long its target is called unary before a stream is tried again, ms. Default 60 000. */
+  streamReprobeMs?: number;
 }
 
 /**
@@ -55,7 +72,7 @@ export interface ParticipantCallerOptions {
  * refusal reason (ABORTED / FAILED_PRECONDITION from a Try) is the contract's
  * business "no" and is kept, shortened and without control characters.
  */
-export function describeCallFailure(phase: Phase, err: grpc.ServiceError): string {
+export function describeCallFailure(phase: Phase, err: Pick<grpc.ServiceError, 'code' | 'details'>): string {
   const code = err.code ?? grpc.status.UNKNOWN;
   const name = grpc.status[code] ?? String(code);
   if (phase === 'try' && (code === grpc.status.ABORTED || code === grpc.status.FAILED_PRECONDITION)) {
@@ -79,6 +96,17 @@ export function describeCallFailure(phase: Phase, err: grpc.ServiceError): strin
 }
 
 const METHOD: Record<Phase, 'Try' | 'Confirm' | 'Cancel'> = { try: 'Try', confirm: 'Confirm', cancel: 'Cancel' };
+const WIRE_PHASE: Record<Phase, 'TRY' | 'CONFIRM' | 'CANCEL'> = { try: 'TRY', confirm: 'CONFIRM', cancel: 'CANCEL' };
+
+/** A call's status, whichever transport carried it. */
+interface Reply {
+  code: grpc.status;
+  details: string;
+  result: Buffer;
+}
+
+/** Every participant channel balances over all the addresses its target resolves to (a stream pins to one). */
+const ROUND_ROBIN = JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] });
 
 /** Looked up per use: a tracer kept from before the SDK was (re)registered would stay a no-op. */
 const tracer = () => trace.getTracer('tcc-coordinator');
@@ -86,17 +114,20 @@ const tracer = () => trace.getTracer('tcc-coordinator');
 /**
  * Calls participants: one gRPC client per target, reused for every call
  * (a channel per call would pay a TCP+HTTP/2 handshake each time), and a
- * deadline on every call.
+ * deadline on every call. With the `stream` transport (the default) calls
+ * are messages on a few long-lived Participant.Calls streams per target
+ * (~15 µs of CPU each instead of ~100 µs for a unary call); a participant
+ * without Calls is called unary, and probed again every `streamReprobeMs`.
  */
 export class ParticipantCaller {
-  private readonly clients = new Map<string, ParticipantClient>();
+  private readonly clients = new Map<string, { client: ParticipantClient; streams: TargetStreams }>();
   private readonly now: () => number;
 
   constructor(private readonly options: ParticipantCallerOptions = {}) {
     this.now = options.now ?? Date.now;
   }
 
-  private clientFor(target: string): ParticipantClient {
+  private entryFor(target: string): { client: ParticipantClient; streams: TargetStreams } {
     let c = this.clients.get(target);
     if (c) {
       // Map order is recency order: move the target to the end.
@@ -104,25 +135,35 @@ export class ParticipantCaller {
       this.clients.set(target, c);
     } else {
       const max = this.options.maxClients ?? 1_024;
-      for (const [oldest, client] of this.clients) {
+      for (const [oldest, entry] of this.clients) {
         if (this.clients.size < max) break;
-        // Closing lets its in-flight calls finish; new calls get a new channel.
-        client.close();
+        // Closing lets its in-flight calls finish (streams are half-closed); new calls get a new channel.
+        entry.streams.end();
+        entry.client.close();
         this.clients.delete(oldest);
       }
       const Ctor = loadTccProto().grpcObject.tcc.v1.Participant;
-      c = new Ctor(target, this.options.credentials ?? grpc.credentials.createInsecure(), {
+      const client = new Ctor(target, this.options.credentials ?? grpc.credentials.createInsecure(), {
         'grpc.keepalive_time_ms': 30_000,
         'grpc.keepalive_timeout_ms': 10_000,
+        'grpc.service_config': ROUND_ROBIN,
         ...this.options.channelOptions,
       });
+      const streams = new TargetStreams(client, {
+        streamsPerTarget: this.options.streamsPerTarget ?? 4,
+        maxCallsPerStream: this.options.maxCallsPerStream ?? 128,
+        idleMs: this.options.streamIdleMs ?? 60_000,
+        reprobeMs: this.options.streamReprobeMs ?? 60_000,
+      });
+      c = { client, streams };
       this.clients.set(target, c);
     }
     return c;
   }
 
-  call(req: ParticipantCall): Promise<CallResult> {
+  async call(req: ParticipantCall): Promise<CallResult> {
     const startedAt = this.now();
+    const deadline = Date.now() + req.timeoutMs;
     // A client span per call, child of the transaction's context; the participant continues from it.
     const parent = contextFromTraceparent(req.traceparent);
     const span = tracer().startSpan(
@@ -137,46 +178,90 @@ export class ParticipantCaller {
           'tcc.branch_id': req.branchId,
           'tcc.phase': req.phase,
           'tcc.participant': req.target,
-          'tcc.transport': 'unary',
         },
       },
       parent,
     );
     const traceparent = traceparentFrom(req.traceparent, trace.setSpan(parent, span));
-    const md = new grpc.Metadata();
-    md.set('tcc-gid', req.gid);
-    md.set('tcc-branch-id', req.branchId);
-    md.set('tcc-phase', req.phase);
-    if (traceparent) md.set('traceparent', traceparent);
-    const client = this.clientFor(req.target);
-    const message = { gid: req.gid, branch_id: req.branchId, action: req.action, payload: req.payload };
-    return new Promise<CallResult>((resolve) => {
-      const done = (err: grpc.ServiceError | null, res?: BranchResponse__Output) => {
-        const durationMs = this.now() - startedAt;
-        span.setAttribute('rpc.grpc.status_code', err ? (err.code ?? grpc.status.UNKNOWN) : grpc.status.OK);
-        if (err) span.setStatus({ code: SpanStatusCode.ERROR, message: grpc.status[err.code] ?? 'UNKNOWN' });
-        span.end();
-        if (!err) {
-          resolve({ outcome: 'ok', grpcCode: 0, error: '', result: res?.result ?? Buffer.alloc(0), startedAt, durationMs });
-          return;
+    const metadata: Record<string, string> = { 'tcc-gid': req.gid, 'tcc-branch-id': req.branchId, 'tcc-phase': req.phase };
+    if (traceparent) metadata.traceparent = traceparent;
+    const request = { gid: req.gid, branch_id: req.branchId, action: req.action, payload: req.payload };
+    let transport: ParticipantTransport = 'unary';
+    let reply: Reply;
+    try {
+      const entry = this.entryFor(req.target);
+      const stream = this.options.transport === 'unary' ? undefined : entry.streams.pick();
+      if (stream) {
+        transport = 'stream';
+        const message: StreamCallMessage = { phase: WIRE_PHASE[req.phase], request, metadata };
+        const outcome = await stream.send(message, req.timeoutMs);
+        switch (outcome.kind) {
+          case 'answer':
+            reply = { code: outcome.code, details: outcome.message, result: outcome.result };
+            break;
+          case 'deadline':
+            reply = { code: grpc.status.DEADLINE_EXCEEDED, details: 'Deadline exceeded', result: Buffer.alloc(0) };
+            break;
+          case 'broken':
+            reply = { code: grpc.status.UNAVAILABLE, details: 'stream broken', result: Buffer.alloc(0) };
+            break;
+          case 'unimplemented':
+            // No handler ran for UNIMPLEMENTED: send the same call unary, within what is left of its deadline.
+            entry.streams.useUnary();
+            transport = 'unary';
+            reply = await this.callUnary(entry.client, req.phase, request, metadata, deadline);
+            break;
         }
-        const refused =
-          req.phase === 'try' && (err.code === grpc.status.ABORTED || err.code === grpc.status.FAILED_PRECONDITION);
-        resolve({
-          outcome: refused ? 'refused' : 'unknown',
-          grpcCode: err.code ?? grpc.status.UNKNOWN,
-          error: describeCallFailure(req.phase, err),
-          result: Buffer.alloc(0),
-          startedAt,
-          durationMs,
-        });
-      };
-      client[METHOD[req.phase]](message, md, { deadline: Date.now() + req.timeoutMs }, done);
+      } else {
+        reply = await this.callUnary(entry.client, req.phase, request, metadata, deadline);
+      }
+    } catch {
+      // A channel that refuses to start a call (closed under us): nothing was sent.
+      reply = { code: grpc.status.UNAVAILABLE, details: 'call not started', result: Buffer.alloc(0) };
+    }
+    const durationMs = this.now() - startedAt;
+    span.setAttribute('tcc.transport', transport);
+    span.setAttribute('rpc.grpc.status_code', reply.code);
+    if (reply.code !== grpc.status.OK) span.setStatus({ code: SpanStatusCode.ERROR, message: grpc.status[reply.code] ?? 'UNKNOWN' });
+    span.end();
+    if (reply.code === grpc.status.OK) {
+      return { outcome: 'ok', grpcCode: 0, error: '', result: reply.result, startedAt, durationMs, transport };
+    }
+    const refused = req.phase === 'try' && (reply.code === grpc.status.ABORTED || reply.code === grpc.status.FAILED_PRECONDITION);
+    return {
+      outcome: refused ? 'refused' : 'unknown',
+      grpcCode: reply.code,
+      error: describeCallFailure(req.phase, reply),
+      result: Buffer.alloc(0),
+      startedAt,
+      durationMs,
+      transport,
+    };
+  }
+
+  private callUnary(
+    client: ParticipantClient,
+    phase: Phase,
+    request: { gid: string; branch_id: string; action: string; payload: Buffer },
+    metadata: Record<string, string>,
+    deadline: number,
+  ): Promise<Reply> {
+    const md = new grpc.Metadata();
+    for (const [key, value] of Object.entries(metadata)) md.set(key, value);
+    return new Promise<Reply>((resolve) => {
+      client[METHOD[phase]](request, md, { deadline }, (err: grpc.ServiceError | null, res?: BranchResponse__Output) => {
+        if (err) resolve({ code: err.code ?? grpc.status.UNKNOWN, details: err.details ?? '', result: Buffer.alloc(0) });
+        else resolve({ code: grpc.status.OK, details: '', result: res?.result ?? Buffer.alloc(0) });
+      });
     });
   }
 
+  /** Closes every channel; streams are half-closed, so calls already sent keep their answers. */
   close(): void {
-    for (const c of this.clients.values()) c.close();
+    for (const c of this.clients.values()) {
+      c.streams.end();
+      c.client.close();
+    }
     this.clients.clear();
   }
 }

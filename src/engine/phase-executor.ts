@@ -126,7 +126,7 @@ export class PhaseExecutor {
       }
       const ok = c.outcome === 'ok';
       this.o.metrics.participantCalls.inc({ phase, outcome: ok ? 'ok' : 'failed' });
-      this.o.metrics.observeParticipantCall({ participant: b.participant, phase, outcome: c.outcome, durationMs: c.durationMs });
+      this.o.metrics.observeParticipantCall({ participant: b.participant, phase, outcome: c.outcome, transport: c.transport, durationMs: c.durationMs });
       logs.push({
         gid: b.gid,
         branchId: b.branchId,

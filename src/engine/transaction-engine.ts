@@ -472,7 +472,7 @@ export class TransactionEngine {
 
   private tryOutcomeCommand(b: BranchRecord, c: CallResult) {
     this.metrics.participantCalls.inc({ phase: 'try', outcome: c.outcome });
-    this.metrics.observeParticipantCall({ participant: b.participant, phase: 'try', outcome: c.outcome, durationMs: c.durationMs });
+    this.metrics.observeParticipantCall({ participant: b.participant, phase: 'try', outcome: c.outcome, transport: c.transport, durationMs: c.durationMs });
     if (c.outcome === 'unknown') {
       this.log.warn({ gid: b.gid, branch_id: b.branchId, grpc_code: c.grpcCode, err: c.error }, 'Try outcome unknown; branch will be cancelled');
     }

@@ -5,7 +5,7 @@ import { limitRequests, strictlyDecoding } from '../server/request-limits';
 import { refusalInterceptor } from '../server/refusal-interceptor';
 import { ReloadableCertificates } from '../tls/reloadable-certificates';
 import { createServerTlsCredentials } from '../tls/tls-credentials';
-import { createParticipantHandlers, type ParticipantServiceOptions } from './participant-service';
+import { createParticipantService, type ParticipantServiceOptions } from './participant-service';
 
 /** Options of {@link ParticipantServer}: the service's options plus the server's own. */
 export interface ParticipantServerOptions<Tx> extends ParticipantServiceOptions<Tx> {
@@ -66,10 +66,12 @@ export class ParticipantServer<Tx = unknown> {
   private bound: string | undefined;
   private listening: Promise<string> | undefined;
   private closing: Promise<void> | undefined;
+  private readonly drainStreams: () => void;
 
   constructor(options: ParticipantServerOptions<Tx>) {
     // Built first: bad options throw before any resource exists.
-    const handlers = createParticipantHandlers(options);
+    const { handlers, drainStreams } = createParticipantService(options);
+    this.drainStreams = drainStreams;
     if (options.tls && options.credentials) throw new Error('give either credentials or tls, not both');
     if (options.tls) {
       // Read and checked now: a bad or expired certificate fails here, never as a plaintext server.
@@ -133,11 +135,14 @@ export class ParticipantServer<Tx = unknown> {
    * Reports NOT_SERVING, stops accepting calls, lets in-flight calls finish
    * for up to `graceMs` (default: the `shutdownGraceMs` option, 10 000), then
    * cuts the rest (their callers see the call fail and retry later: the
-   * barrier makes the retry safe). Idempotent: later calls return the same promise.
+   * barrier makes the retry safe). Calls streams end as soon as the calls
+   * in flight on them are answered. Idempotent: later calls return the same promise.
    */
   shutdown(graceMs: number = this.defaultGraceMs): Promise<void> {
     this.closing ??= (async () => {
       this.setHealth('NOT_SERVING');
+      // Calls streams stay open while the coordinator is busy: end each once its calls are answered, or the drain waits for them.
+      this.drainStreams();
       // A bind in progress finishes first, so its port is closed with the rest.
       await this.listening?.catch(() => undefined);
       await new Promise<void>((resolve) => {

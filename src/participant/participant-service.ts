@@ -11,6 +11,8 @@ import { describeError, toParticipantFailure } from './participant-status';
 import { EMPTY_RESULT, encodeTryResult, type TryResultValue } from './try-result';
 import { deadlineMs, unaryOnce } from './unary-once';
 import { inHandlerSpan } from './handler-span';
+import type { CallRunner } from './call-runner';
+import { serveCalls } from './calls-stream';
 
 /**
  * The business side of one action (e.g. `debit`), run by the barrier inside
@@ -48,6 +50,13 @@ export interface ParticipantServiceOptions<Tx> {
    * INTERNAL at error, answered calls at debug.
    */
   logger?: Logger;
+  /**
+   * Most calls of one Participant.Calls stream running at once; a call beyond
+   * it is answered RESOURCE_EXHAUSTED (the coordinator reads it as outcome
+   * unknown and calls again). Bounds what one caller can make this process
+   * hold. Default 256 (the coordinator keeps at most 128 per stream).
+   */
+  maxStreamCallsInFlight?: number;
 }
 
 const PHASES: readonly BranchPhase[] = ['try', 'confirm', 'cancel'];
@@ -84,11 +93,22 @@ function actionTable<Tx>(actions: Readonly<Record<string, ActionHandlers<Tx>>>):
  * already answered DEADLINE_EXCEEDED); its work still commits or rolls back
  * as a whole, and the coordinator's retry finds it through the barrier.
  *
+ * `Calls` serves the same calls as messages on one stream (see calls-stream.ts),
+ * run by the same code: nothing to do for a participant to support it.
+ *
  * @example
  * server.addService(loadTccProto().grpcObject.tcc.v1.Participant.service,
  *   createParticipantHandlers({ barrier: new SqlBarrier(knex), actions: { debit } }));
  */
 export function createParticipantHandlers<Tx>(options: ParticipantServiceOptions<Tx>): ParticipantHandlers {
+  return createParticipantService(options).handlers;
+}
+
+/** The handlers, and {@link ServedCalls.drain} for a server's shutdown (ParticipantServer calls it). */
+export function createParticipantService<Tx>(options: ParticipantServiceOptions<Tx>): {
+  handlers: ParticipantHandlers;
+  drainStreams: () => void;
+} {
   const barrier = options.barrier as Barrier<Tx> | undefined;
   if (!barrier || typeof barrier.run !== 'function') {
     throw new TypeError('a barrier is required (pass noBarrier to opt out explicitly)');
@@ -96,10 +116,10 @@ export function createParticipantHandlers<Tx>(options: ParticipantServiceOptions
   const actions = actionTable(options.actions);
   const logger = options.logger ?? createLogger({ level: 'info' });
 
-  const handler = (phase: BranchPhase) =>
-    unaryOnce<BranchRequest__Output, BranchResponse>(
-      (call) => inHandlerSpan(phase, call, async () => {
-        const branch = createBranchCall(phase, call.request, call.metadata, deadlineMs(call));
+  const runner: CallRunner = {
+    run: (phase, request, metadata, deadline) =>
+      inHandlerSpan(phase, { metadata, request }, async () => {
+        const branch = createBranchCall(phase, request, metadata, deadline);
         const handlers = actions.get(branch.action);
         // Checked before the barrier: an unknown action must leave no barrier record behind.
         if (!handlers) throw new UnknownActionError(branch.action, phase);
@@ -111,24 +131,32 @@ export function createParticipantHandlers<Tx>(options: ParticipantServiceOptions
           await handlers[phase](tx, branch);
           return EMPTY_RESULT;
         });
-        logger.debug({ ...logFields(phase, call.request), outcome: done.outcome }, 'branch call answered');
+        logger.debug({ ...logFields(phase, request), outcome: done.outcome }, 'branch call answered');
         return { result: done.outcome === 'applied' ? done.value : EMPTY_RESULT };
       }),
-      (err, call) => {
-        const failure = toParticipantFailure(err, phase);
-        logger[failure.level](
-          { ...logFields(phase, call.request), code: grpc.status[failure.code], err: describeError(err) },
-          'branch call failed',
-        );
-        return failure;
-      },
-      (call, outcome) => {
-        logger.warn(
-          { ...logFields(phase, call.request), finished_with: outcome },
-          'branch call finished after it had ended (deadline passed or caller cancelled): answer dropped',
-        );
-      },
+    fail: (phase, request, err) => {
+      const failure = toParticipantFailure(err, phase);
+      logger[failure.level]({ ...logFields(phase, request), code: grpc.status[failure.code], err: describeError(err) }, 'branch call failed');
+      return failure;
+    },
+    late: (phase, request, outcome) => {
+      logger.warn(
+        { ...logFields(phase, request), finished_with: outcome },
+        'branch call finished after it had ended (deadline passed or caller cancelled): answer dropped',
+      );
+    },
+  };
+
+  const handler = (phase: BranchPhase) =>
+    unaryOnce<BranchRequest__Output, BranchResponse>(
+      (call) => runner.run(phase, call.request, call.metadata, deadlineMs(call)),
+      (err, call) => runner.fail(phase, call.request, err),
+      (call, outcome) => runner.late(phase, call.request, outcome),
     );
 
-  return { Try: handler('try'), Confirm: handler('confirm'), Cancel: handler('cancel') };
+  const calls = serveCalls(runner, { maxInFlight: options.maxStreamCallsInFlight, logger });
+  return {
+    handlers: { Try: handler('try'), Confirm: handler('confirm'), Cancel: handler('cancel'), Calls: calls.handler },
+    drainStreams: () => calls.drain(),
+  };
 }

@@ -11,6 +11,8 @@ import { loadTccProto } from '../../src/protocol/tcc-proto';
 import type { ParticipantHandlers } from '../../src/generated/tcc/v1/Participant';
 import type { BranchRequest__Output } from '../../src/generated/tcc/v1/BranchRequest';
 import type { BranchResponse } from '../../src/generated/tcc/v1/BranchResponse';
+import type { BranchAnswer } from '../../src/generated/tcc/v1/BranchAnswer';
+import type { BranchCall__Output } from '../../src/generated/tcc/v1/BranchCall';
 
 export type Phase = 'try' | 'confirm' | 'cancel';
 
@@ -48,6 +50,22 @@ export interface RecordedCall {
   at: number;
   /** The call's deadline in epoch ms (Infinity when the caller set none). */
   deadline: number;
+  /** How the call came: a unary Try/Confirm/Cancel or a message on the Calls stream. */
+  transport: 'unary' | 'stream';
+}
+
+/** Options of {@link startTestParticipant}. */
+export interface TestParticipantOptions {
+  /** Serve only the unary methods (no Calls: grpc-js answers a stream UNIMPLEMENTED). Default false: both forms. */
+  unaryOnly?: boolean;
+}
+
+/** Misbehaviour on the Calls stream, for the coordinator's tests. */
+export interface StreamQuirks {
+  /** Send every answer twice (the second with code INTERNAL). */
+  duplicateAnswers?: boolean;
+  /** Before every answer, send one for a call_id never used. */
+  strayAnswers?: boolean;
 }
 
 export interface TestParticipant {
@@ -76,7 +94,34 @@ export interface TestParticipant {
   /** Serves again on the same port. */
   restart(): Promise<void>;
   readonly running: boolean;
+  /** Calls streams opened on this participant (kept across restarts). */
+  readonly streamsOpened: number;
+  /** Misbehaviour on the Calls stream; default none. */
+  quirks: StreamQuirks;
+  /** Serve only the unary methods from the next {@link restart} on (or the opposite). */
+  unaryOnly: boolean;
 }
+
+/** One call, whichever form it came in. */
+interface Incoming {
+  phase: Phase;
+  req: BranchRequest__Output;
+  metadata: (key: string) => string | undefined;
+  deadline: number;
+  transport: 'unary' | 'stream';
+}
+
+interface Answer {
+  code: grpc.status;
+  details: string;
+  result: Buffer;
+}
+
+const STREAM_PHASES: ReadonlyMap<unknown, Phase> = new Map<unknown, Phase>([
+  ['TRY', 'try'],
+  ['CONFIRM', 'confirm'],
+  ['CANCEL', 'cancel'],
+]);
 
 interface BehaviorEntry {
   behavior: Behavior;
@@ -89,7 +134,7 @@ function firstString(md: grpc.Metadata, key: string): string | undefined {
   return typeof v === 'string' ? v : v.toString('utf8');
 }
 
-function deadlineMs(call: grpc.ServerUnaryCall<unknown, unknown>): number {
+function deadlineOf(call: grpc.ServerUnaryCall<unknown, unknown>): number {
   const d = call.getDeadline();
   if (d instanceof Date) return d.getTime();
   return d;
@@ -110,6 +155,8 @@ function bind(server: grpc.Server, address: string): Promise<number> {
 
 class TestParticipantImpl implements TestParticipant {
   port = 0;
+  streamsOpened = 0;
+  quirks: StreamQuirks = {};
   readonly calls: RecordedCall[] = [];
   running = false;
   private server: grpc.Server | undefined;
@@ -118,6 +165,12 @@ class TestParticipantImpl implements TestParticipant {
   private waiters = new Set<() => void>();
   private readonly active = new Map<Phase, number>();
   private readonly peak = new Map<Phase, number>();
+
+  unaryOnly: boolean;
+
+  constructor(options: TestParticipantOptions) {
+    this.unaryOnly = options.unaryOnly ?? false;
+  }
 
   inFlight(phase: Phase): number {
     return this.active.get(phase) ?? 0;
@@ -189,11 +242,13 @@ class TestParticipantImpl implements TestParticipant {
   async start(): Promise<void> {
     const server = new grpc.Server();
     const { grpcObject } = loadTccProto();
-    const handlers: ParticipantHandlers = {
+    const unary: Pick<ParticipantHandlers, 'Try' | 'Confirm' | 'Cancel'> = {
       Try: this.handler('try'),
       Confirm: this.handler('confirm'),
       Cancel: this.handler('cancel'),
     };
+    // Without Calls, grpc-js answers a stream UNIMPLEMENTED: a participant from before streams.
+    const handlers: grpc.UntypedServiceImplementation = this.unaryOnly ? unary : { ...unary, Calls: this.streamHandler() };
     server.addService(grpcObject.tcc.v1.Participant.service, handlers);
     const port = await bind(server, `127.0.0.1:${this.port}`);
     this.port = port;
@@ -232,22 +287,93 @@ class TestParticipantImpl implements TestParticipant {
 
   private handler(phase: Phase): grpc.handleUnaryCall<BranchRequest__Output, BranchResponse> {
     return (call, callback) => {
-      this.handle(phase, call, callback).catch((err: unknown) => {
-        try {
-          callback({ code: grpc.status.INTERNAL, details: `test participant failed: ${String(err)}` });
-        } catch {
-          // The call is already over; nothing to report to.
-        }
-      });
+      const incoming: Incoming = {
+        phase,
+        req: call.request,
+        metadata: (key) => firstString(call.metadata, key),
+        deadline: deadlineOf(call),
+        transport: 'unary',
+      };
+      this.handle(incoming).then(
+        (answer) => {
+          if (!answer) return;
+          if (answer.code === grpc.status.OK) callback(null, { result: answer.result });
+          else callback({ code: answer.code, details: answer.details });
+        },
+        (err: unknown) => {
+          try {
+            callback({ code: grpc.status.INTERNAL, details: `test participant failed: ${String(err)}` });
+          } catch {
+            // The call is already over; nothing to report to.
+          }
+        },
+      );
     };
   }
 
-  private async handle(
-    phase: Phase,
-    call: grpc.ServerUnaryCall<BranchRequest__Output, BranchResponse>,
-    callback: grpc.sendUnaryData<BranchResponse>,
-  ): Promise<void> {
-    const req = call.request;
+  private streamHandler(): grpc.handleBidiStreamingCall<BranchCall__Output, BranchAnswer> {
+    return (stream) => {
+      this.streamsOpened++;
+      let inFlight = 0;
+      let halfClosed = false;
+      let over = false;
+      const write = (a: BranchAnswer): void => {
+        if (over) return;
+        try {
+          stream.write(a);
+        } catch {
+          over = true;
+        }
+      };
+      const endIfDone = (): void => {
+        if (halfClosed && inFlight === 0 && !over) {
+          over = true;
+          stream.end();
+        }
+      };
+      stream.on('data', (msg: BranchCall__Output) => {
+        const phase = STREAM_PHASES.get(msg.phase);
+        if (!phase || !msg.request) {
+          write({ call_id: msg.call_id, code: grpc.status.INVALID_ARGUMENT, message: 'bad call' });
+          return;
+        }
+        inFlight++;
+        const incoming: Incoming = {
+          phase,
+          req: msg.request,
+          metadata: (key) => msg.metadata[key],
+          deadline: msg.timeout_ms > 0 ? Date.now() + msg.timeout_ms : Infinity,
+          transport: 'stream',
+        };
+        this.handle(incoming)
+          .then(
+            (answer) => {
+              if (!answer) return;
+              const reply = { call_id: msg.call_id, code: answer.code, message: answer.details, result: answer.result };
+              if (this.quirks.strayAnswers) write({ call_id: String(BigInt(msg.call_id) + 1_000_000n), code: grpc.status.ABORTED, message: 'stray' });
+              write(reply);
+              if (this.quirks.duplicateAnswers) write({ ...reply, code: grpc.status.INTERNAL, message: 'duplicate' });
+            },
+            (err: unknown) => write({ call_id: msg.call_id, code: grpc.status.INTERNAL, message: `test participant failed: ${String(err)}` }),
+          )
+          .finally(() => {
+            inFlight--;
+            endIfDone();
+          })
+          .catch(() => undefined);
+      });
+      stream.on('end', () => {
+        halfClosed = true;
+        endIfDone();
+      });
+      stream.on('cancelled', () => (over = true));
+      stream.on('error', () => (over = true));
+    };
+  }
+
+  /** Records the call and answers by the behaviour set for it; undefined: never answer ('hang'). */
+  private async handle(incoming: Incoming): Promise<Answer | undefined> {
+    const { phase, req } = incoming;
     const recorded: RecordedCall = {
       phase,
       gid: req.gid,
@@ -255,19 +381,20 @@ class TestParticipantImpl implements TestParticipant {
       action: req.action,
       payload: Buffer.from(req.payload ?? Buffer.alloc(0)),
       metadata: {
-        'tcc-gid': firstString(call.metadata, 'tcc-gid'),
-        'tcc-branch-id': firstString(call.metadata, 'tcc-branch-id'),
-        'tcc-phase': firstString(call.metadata, 'tcc-phase'),
+        'tcc-gid': incoming.metadata('tcc-gid'),
+        'tcc-branch-id': incoming.metadata('tcc-branch-id'),
+        'tcc-phase': incoming.metadata('tcc-phase'),
       },
-      traceparent: firstString(call.metadata, 'traceparent'),
+      traceparent: incoming.metadata('traceparent'),
       at: Date.now(),
-      deadline: deadlineMs(call),
+      deadline: incoming.deadline,
+      transport: incoming.transport,
     };
     this.calls.push(recorded);
     for (const w of [...this.waiters]) w();
 
     const { behavior, delayMs } = this.behaviorFor(phase, req.action);
-    if (behavior === 'hang') return; // never answer: the caller's deadline fires
+    if (behavior === 'hang') return undefined; // never answer: the caller's deadline fires
     const n = (this.active.get(phase) ?? 0) + 1;
     this.active.set(phase, n);
     this.peak.set(phase, Math.max(n, this.peak.get(phase) ?? 0));
@@ -276,29 +403,29 @@ class TestParticipantImpl implements TestParticipant {
     } finally {
       this.active.set(phase, (this.active.get(phase) ?? 1) - 1);
     }
+    const fail = (code: grpc.status, details: string): Answer => ({ code, details, result: Buffer.alloc(0) });
     switch (behavior) {
       case 'ok':
-        callback(null, { result: Buffer.from(`${phase}-ok:${req.branch_id}`) });
-        return;
+        return { code: grpc.status.OK, details: '', result: Buffer.from(`${phase}-ok:${req.branch_id}`) };
       case 'refuse':
-        callback({ code: grpc.status.ABORTED, details: `refused by test participant (${phase} ${req.action})` });
-        return;
+        return fail(grpc.status.ABORTED, `refused by test participant (${phase} ${req.action})`);
       case 'refuse-precondition':
-        callback({ code: grpc.status.FAILED_PRECONDITION, details: `precondition refused by test participant (${phase})` });
-        return;
+        return fail(grpc.status.FAILED_PRECONDITION, `precondition refused by test participant (${phase})`);
       case 'unavailable':
-        callback({ code: grpc.status.UNAVAILABLE, details: `test participant unavailable (${phase})` });
-        return;
+        return fail(grpc.status.UNAVAILABLE, `test participant unavailable (${phase})`);
       case 'internal':
-        callback({ code: grpc.status.INTERNAL, details: `test participant internal error (${phase})` });
-        return;
+        return fail(grpc.status.INTERNAL, `test participant internal error (${phase})`);
     }
   }
 }
 
-/** Starts a participant on 127.0.0.1 with a free port; every phase answers OK until told otherwise. */
-export async function startTestParticipant(): Promise<TestParticipant> {
-  const p = new TestParticipantImpl();
+/**
+ * Starts a participant on 127.0.0.1 with a free port; every phase answers OK
+ * until told otherwise. It serves the unary methods and the Calls stream
+ * (unless `unaryOnly`), with the same behaviours on both.
+ */
+export async function startTestParticipant(options: TestParticipantOptions = {}): Promise<TestParticipant> {
+  const p = new TestParticipantImpl(options);
   await p.start();
   return p;
 }
