@@ -52,6 +52,8 @@ export interface PrivateMariadb {
   createDatabase(name: string): Promise<void>;
   /** SIGTERM and wait for the process to exit. */
   stop(): Promise<void>;
+  /** SIGKILL (a crash: no shutdown, connections dropped without a word) and wait for the process to exit. */
+  kill(): Promise<void>;
   /** Starts the server again on the same data directory and port; resolves when it answers. */
   start(): Promise<void>;
   /** SIGSTOP: the server keeps its connections but answers nothing. */
@@ -62,7 +64,8 @@ export interface PrivateMariadb {
   destroy(): Promise<void>;
 }
 
-export async function startPrivateMariadb(): Promise<PrivateMariadb> {
+/** `extraArgs` go to every mariadbd start (e.g. `--max-allowed-packet=1M`). */
+export async function startPrivateMariadb(extraArgs: readonly string[] = []): Promise<PrivateMariadb> {
   const t = tools();
   if (!t) throw new Error('mariadb-install-db / mariadbd not installed');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tcc-private-mariadb-'));
@@ -106,6 +109,7 @@ export async function startPrivateMariadb(): Promise<PrivateMariadb> {
         '--skip-log-bin',
         '--innodb-buffer-pool-size=16M',
         '--innodb-log-file-size=8M',
+        ...extraArgs,
       ],
       { stdio: 'ignore' },
     );
@@ -144,6 +148,11 @@ export async function startPrivateMariadb(): Promise<PrivateMariadb> {
       }
     },
     stop,
+    async kill() {
+      if (!child || child.exitCode !== null) return;
+      child.kill('SIGKILL');
+      await exited;
+    },
     start,
     pause: () => child?.kill('SIGSTOP'),
     resume: () => child?.kill('SIGCONT'),
