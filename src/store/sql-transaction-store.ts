@@ -89,7 +89,6 @@ export class SqlTransactionStore implements TransactionStore {
 
   /** One read statement on a connection of its own, within the call timeout. */
   private async read<T>(q: Knex.QueryBuilder | Knex.Raw): Promise<T> {
-    this.guard?.check();
     let rows: T;
     try {
       rows = await withTimedConnection(this.knex, this.timeoutMs, (conn) => Promise.resolve(q.connection(conn) as unknown as Promise<T>));
@@ -111,7 +110,6 @@ export class SqlTransactionStore implements TransactionStore {
    * SQLite has one writer and ignores levels (knex warns if given one).
    */
   private async transaction<R>(fn: (trx: Knex.Transaction) => Promise<R>): Promise<R> {
-    this.guard?.check();
     let result: R;
     try {
       // On a connection of its own, within the call timeout (see withTimedConnection).
