@@ -13,7 +13,7 @@ import Database from 'better-sqlite3';
 import { expect } from 'chai';
 import { createTransactionStore } from '../src/store/create-store';
 import { markerPathFor } from '../src/store/sqlite-identity';
-import { DatabaseStartRefusedError } from '../src/store/store-errors';
+import { DatabaseFileLostError, DatabaseStartRefusedError } from '../src/store/store-errors';
 import { createCoordinatorClient, expectGrpcError, pollUntil, sleep, type TestCoordinatorClient } from './helpers/backends';
 import { killHard, spawnCoordinator, type CoordinatorProcess } from './helpers/coordinator-process';
 import { checkHealth, createHealthClient, type HealthClient } from './helpers/health-client';
@@ -162,6 +162,21 @@ describe('SQLite database file deleted or replaced under a running coordinator',
     const refused = await refusedStart();
     expect(refused.message).to.match(/exited \(2\)/);
     expect(refused.message).to.match(/holds no coordinator database id/);
+  });
+
+  it('store: a write committed after the rm is not acknowledged, nor is a read answered; both stay refused', async () => {
+    const store = await createTransactionStore({ url: `sqlite:${file}` });
+    try {
+      const create = (gid: string) => [{ kind: 'create', gid, now: Date.now(), deadlineAt: Date.now() + 60_000 }] as const;
+      await store.execute(create('before'));
+      removeDatabaseFiles();
+      const write = await store.execute(create('after')).then(() => 'acknowledged', (e: unknown) => e);
+      expect(write).to.be.instanceOf(DatabaseFileLostError);
+      const read = await store.getTransaction('before').then(() => 'answered', (e: unknown) => e);
+      expect(read).to.be.instanceOf(DatabaseFileLostError);
+    } finally {
+      await store.close();
+    }
   });
 
   it('store: a database swapped for another coordinator database is refused; a database without a marker (from before markers) is adopted', async () => {
