@@ -95,7 +95,8 @@ export function isDatabaseUnavailable(err: unknown): boolean {
   if (typeof e?.errno === 'number' && UNAVAILABLE_ERRNO.has(e.errno) && typeof e.code === 'string' && e.code.startsWith('ER_')) return true;
   // knex waiting for a pool connection; mysql2 refusing a query on a connection it saw die.
   if (e?.name === 'KnexTimeoutError') return true;
-  return typeof e?.message === 'string' && /^Can't add new command when connection is in closed state/.test(e.message);
+  // (knex prefixes it with the statement that failed, e.g. "ROLLBACK - " after the connection died mid-transaction).
+  return typeof e?.message === 'string' && /Can't add new command when connection is in closed state/.test(e.message);
 }
 
 /** `err` as a {@link DatabaseUnavailableError} when the storage failed, else `err` itself. */
