@@ -20,6 +20,7 @@ import * as mysql from 'mysql2/promise';
 import type { RunningCoordinator } from '../src/coordinator';
 import { toGrpcFailure } from '../src/server/status-mapping';
 import { createTransactionStore } from '../src/store/create-store';
+import { GroupCommitter } from '../src/store/group-committer';
 import { SqlTransactionStore } from '../src/store/sql-transaction-store';
 import {
   codeName,
@@ -140,6 +141,18 @@ describe('SQLite opened read-only', function () {
       const failure = toGrpcFailure(err);
       expect(codeName(failure.code)).to.equal('UNAVAILABLE');
       expect(failure.details).to.match(/SQLITE_READONLY/);
+      // The storage, not a caller's command, failed: a batch fails all its callers at once, without bisecting into one write per caller.
+      const committer = new GroupCommitter(store);
+      const all = await Promise.all(
+        Array.from({ length: 8 }, (_, i) =>
+          committer.submit([{ kind: 'create', gid: `g${i}`, now: Date.now(), deadlineAt: Date.now() + 60_000 }] as const).then(
+            () => 'written',
+            (e: unknown) => codeName(toGrpcFailure(e).code),
+          ),
+        ),
+      );
+      expect(all).to.deep.equal(Array(8).fill('UNAVAILABLE'));
+      expect(committer.stats().fallbackWrites).to.equal(0);
     } finally {
       await store.close();
       fs.rmSync(dir, { recursive: true, force: true });
