@@ -57,6 +57,8 @@ export interface PrivateMariadbOptions {
   parentDir?: string;
   /** Called with every mariadbd process started, so a caller can kill it on Ctrl-C. Default: none. */
   onSpawn?: (child: ChildProcess) => void;
+  /** More mariadbd options for every start (e.g. `--max-allowed-packet=1M`). Default: none. */
+  extraArgs?: readonly string[];
 }
 
 export async function startPrivateMariadb(options: PrivateMariadbOptions = {}): Promise<PrivateMariadb> {
@@ -103,6 +105,7 @@ export async function startPrivateMariadb(options: PrivateMariadbOptions = {}): 
         '--skip-log-bin',
         '--innodb-buffer-pool-size=16M',
         '--innodb-log-file-size=8M',
+        ...(options.extraArgs ?? []),
       ],
       { stdio: 'ignore' },
     );

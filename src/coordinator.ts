@@ -120,7 +120,18 @@ export async function startCoordinator(config: Config, options: StartCoordinator
     : undefined;
   // First, so every span of this process is exported (off unless OTEL_* names an endpoint).
   const tracing = config.tracing ? startTracing(config.tracing) : undefined;
-  const store = await createTransactionStore({ url: config.dbUrl, statementTimeoutMs: config.dbStatementTimeoutMs, logger }).catch(async (err: unknown) => {
+  if (config.dbInitialize && config.dbUrl.startsWith('sqlite:')) {
+    logger.warn('TCC_DB_INITIALIZE=true: starting on whatever database is at TCC_DB_URL (a new empty one if none), even if it is not the one this path held; unset it after this start');
+  }
+  const store = await createTransactionStore({
+    url: config.dbUrl,
+    statementTimeoutMs: config.dbStatementTimeoutMs,
+    logger,
+    initialize: config.dbInitialize,
+    maxPayloadBytes: config.maxPayloadBytes,
+    // From here on every call answers UNAVAILABLE, health is NOT_SERVING and recovery reads nothing to act on.
+    onDatabaseFileLost: (err) => logger.error({ file: err.file, why: err.why }, err.message),
+  }).catch(async (err: unknown) => {
     await tracing?.shutdown();
     throw err;
   });

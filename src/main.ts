@@ -5,8 +5,12 @@ import { CertificateError } from './tls/certificate-error';
 import { describeError, oneLine } from './log/describe-error';
 import { shutdownOnSignal } from './lifecycle/shutdown-on-signal';
 import { createLogger } from './log/logger';
+import { DatabaseStartRefusedError } from './store/store-errors';
 
 async function main(): Promise<void> {
+  // A file-size limit (ulimit -f) must not kill the process mid-commit: the write fails
+  // with EFBIG instead, SQLite reports it, and the call answers UNAVAILABLE.
+  process.on('SIGXFSZ', () => undefined);
   let config;
   try {
     config = loadConfig(process.env);
@@ -35,6 +39,12 @@ async function main(): Promise<void> {
     if (err instanceof CertificateError) {
       logger.fatal({ file: err.file }, `coordinator failed to start: ${oneLine(err.message)}`);
       process.stderr.write(`tcc-coordinator: TLS: ${err.message}\n`);
+      process.exit(2);
+    }
+    if (err instanceof DatabaseStartRefusedError) {
+      // The database is not the one this coordinator's decisions are in, or cannot take its limits: an operator must act.
+      logger.fatal(`coordinator failed to start: ${err.message}`);
+      process.stderr.write(`tcc-coordinator: database: ${err.message}\n`);
       process.exit(2);
     }
     logger.fatal({ err: describeError(err) }, 'coordinator failed to start');

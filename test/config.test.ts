@@ -52,6 +52,7 @@ describe('config: loadConfig', function () {
       tracing: undefined,
       storeQueueMax: 10_000,
       dbStatementTimeoutMs: 30_000,
+      dbInitialize: false,
       grpcMaxConnections: 1_000,
       grpcMaxConcurrentStreams: 100,
       grpcHandshakeTimeoutMs: 10_000,
@@ -125,6 +126,7 @@ describe('config: loadConfig', function () {
       OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318/',
       TCC_STORE_QUEUE_MAX: '500',
       TCC_DB_STATEMENT_TIMEOUT_MS: '2500',
+      TCC_DB_INITIALIZE: 'true',
       TCC_FAULT_CRASH_AT: 'after-decision',
       TCC_PARTICIPANT_TRANSPORT: 'unary',
     });
@@ -160,6 +162,7 @@ describe('config: loadConfig', function () {
       tracing: { endpoint: 'http://127.0.0.1:4318/v1/traces', serviceName: 'tcc-coordinator' },
       storeQueueMax: 500,
       dbStatementTimeoutMs: 2500,
+      dbInitialize: true,
       grpcMaxConnections: 1_000,
       grpcMaxConcurrentStreams: 100,
       grpcHandshakeTimeoutMs: 10_000,
@@ -246,6 +249,7 @@ describe('config: loadConfig', function () {
       ['OTEL_TRACES_EXPORTER "jaeger"', { OTEL_TRACES_EXPORTER: 'jaeger' }, 'OTEL_TRACES_EXPORTER'],
       ['TCC_STORE_QUEUE_MAX below TCC_MAX_BRANCHES + 1', { TCC_MAX_BRANCHES: '100', TCC_STORE_QUEUE_MAX: '100' }, 'TCC_STORE_QUEUE_MAX'],
       ['TCC_DB_STATEMENT_TIMEOUT_MS "50"', { TCC_DB_STATEMENT_TIMEOUT_MS: '50' }, 'TCC_DB_STATEMENT_TIMEOUT_MS'],
+      ['TCC_DB_INITIALIZE "yes"', { TCC_DB_INITIALIZE: 'yes' }, 'TCC_DB_INITIALIZE'],
       ['TCC_FAULT_CRASH_AT "somewhere"', { TCC_FAULT_CRASH_AT: 'somewhere' }, 'TCC_FAULT_CRASH_AT'],
     ];
     for (const [title, env, variable] of cases) {

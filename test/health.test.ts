@@ -4,31 +4,11 @@
  * back. Against a MariaDB server this test starts itself (own data directory
  * and port), never the shared one.
  */
-import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
-import { protoPath } from 'grpc-health-check';
 import { expect } from 'chai';
 import type { RunningCoordinator } from '../src/coordinator';
 import { createCoordinatorClient, pollUntil, startTestCoordinator, type TestCoordinatorClient } from './helpers/backends';
+import { checkHealth as check, createHealthClient, type HealthClient } from './helpers/health-client';
 import { requirePrivateMariadb, startPrivateMariadb, type PrivateMariadb } from './helpers/private-mariadb';
-
-type HealthClient = grpc.Client & {
-  check(req: { service: string }, opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r?: { status: string }) => void): void;
-};
-
-function createHealthClient(address: string): HealthClient {
-  const def = protoLoader.loadSync(protoPath, { keepCase: true, enums: String });
-  const pkg = grpc.loadPackageDefinition(def) as unknown as {
-    grpc: { health: { v1: { Health: new (t: string, c: grpc.ChannelCredentials) => HealthClient } } };
-  };
-  return new pkg.grpc.health.v1.Health(address, grpc.credentials.createInsecure());
-}
-
-function check(client: HealthClient, service = ''): Promise<string> {
-  return new Promise((resolve, reject) =>
-    client.check({ service }, { deadline: Date.now() + 5_000 }, (err, res) => (err ? reject(err) : resolve(res?.status ?? ''))),
-  );
-}
 
 describe('health: follows the database', function () {
   this.timeout(180_000);

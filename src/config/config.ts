@@ -90,6 +90,16 @@ export interface Config {
    * Default 30 000.
    */
   dbStatementTimeoutMs: number;
+  /**
+   * SQLite: start even though the marker file next to the database
+   * (`.<file name>.tcc-id`) names a database that is not at TCC_DB_URL's path
+   * (deleted, emptied or swapped), using the one there or a new empty one, and
+   * re-point the marker at it (TCC_DB_INITIALIZE=true). Default false: such a
+   * start is refused (exit code 2), because the transactions recorded in the
+   * missing database would never be finished. A first start on a fresh path
+   * needs no flag.
+   */
+  dbInitialize: boolean;
   /** Most client connections open at once (TCC_GRPC_MAX_CONNECTIONS). Default 1 000; more are closed on accept. */
   grpcMaxConnections: number;
   /** Most concurrent calls (HTTP/2 streams) on one connection (TCC_GRPC_MAX_CONCURRENT_STREAMS). Default 100. */
@@ -305,6 +315,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const healthCheckIntervalMs = int(env, 'TCC_HEALTH_CHECK_INTERVAL_MS', 2_000, 100, 600_000);
   const storeQueueMax = int(env, 'TCC_STORE_QUEUE_MAX', 10_000, maxBranches + 1, 10_000_000);
   const dbStatementTimeoutMs = int(env, 'TCC_DB_STATEMENT_TIMEOUT_MS', 30_000, 100, 3_600_000);
+  const dbInitializeRaw = str(env, 'TCC_DB_INITIALIZE') ?? 'false';
+  if (dbInitializeRaw !== 'true' && dbInitializeRaw !== 'false') throw new ConfigError('TCC_DB_INITIALIZE', 'expected true or false');
+  const dbInitialize = dbInitializeRaw === 'true';
   const grpcMaxConnections = int(env, 'TCC_GRPC_MAX_CONNECTIONS', 1_000, 1, 1_000_000);
   const grpcMaxConcurrentStreams = int(env, 'TCC_GRPC_MAX_CONCURRENT_STREAMS', 100, 1, 100_000);
   const grpcHandshakeTimeoutMs = int(env, 'TCC_GRPC_HANDSHAKE_TIMEOUT_MS', 10_000, 100, 600_000);
@@ -413,6 +426,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     tracing: loadTracingConfig(env, 'tcc-coordinator'),
     storeQueueMax,
     dbStatementTimeoutMs,
+    dbInitialize,
     grpcMaxConnections,
     grpcMaxConcurrentStreams,
     grpcHandshakeTimeoutMs,

@@ -14,7 +14,7 @@ import {
   TransactionNotTryingError,
   TransactionRolledBackError,
 } from '../engine/errors';
-import { StoreDeadlineExceededError, StoreQueueFullError, StoreTimeoutError } from '../store/store-errors';
+import { DatabaseUnavailableError, isDatabaseUnavailable, StoreDeadlineExceededError, StoreQueueFullError, StoreTimeoutError } from '../store/store-errors';
 import { UnauthenticatedError } from './admin-auth';
 import { RequestTooLargeError } from './request-limits';
 import { ClientUnauthenticatedError, GidTakenError } from './client-auth';
@@ -49,6 +49,8 @@ const STATUS_BY_ERROR: ReadonlyArray<readonly [ErrorClass, status]> = [
   [StoreDeadlineExceededError, status.DEADLINE_EXCEEDED],
   // The connection was closed mid-call: a COMMIT may have reached the server, so the outcome is unknown.
   [StoreTimeoutError, status.UNAVAILABLE],
+  // Storage full, read-only, failing, its file lost, or the connection killed: nothing was acknowledged, retry (elsewhere).
+  [DatabaseUnavailableError, status.UNAVAILABLE],
 ];
 
 /** Codes a participant call may end with that we pass on as they are. */
@@ -57,7 +59,8 @@ const UNKNOWN_OUTCOME_CODES = new Set<number>([status.DEADLINE_EXCEEDED, status.
 /** Database driver errors that mean "not reachable now", worth a retry by the caller. */
 function isStoreUnreachable(err: unknown): boolean {
   const code = (err as { code?: string })?.code ?? '';
-  return /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|PROTOCOL_CONNECTION_LOST|ER_CON_COUNT_ERROR|SQLITE_BUSY|ER_LOCK_WAIT_TIMEOUT|ER_LOCK_DEADLOCK)$/.test(code)
+  // Lock conflicts the group committer gave up retrying; the rest are driver errors of a knex used outside the store (owners).
+  return /^(SQLITE_BUSY|ER_LOCK_WAIT_TIMEOUT|ER_LOCK_DEADLOCK)$/.test(code) || isDatabaseUnavailable(err)
     || /Knex: Timeout acquiring a connection/.test((err as Error)?.message ?? '');
 }
 

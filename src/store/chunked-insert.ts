@@ -10,6 +10,9 @@ export interface StatementLimits {
   maxBytes: number;
 }
 
+/** Bytes of a statement's text beside its row data: column names, the other columns' values, keywords. */
+const STATEMENT_TEXT_BYTES = 64 * 1024;
+
 /**
  * SQLite: 500 compound-SELECT terms (SQLITE_MAX_COMPOUND_SELECT) and 32 766
  * bound values (SQLITE_MAX_VARIABLE_NUMBER since 3.32; better-sqlite3 bundles
@@ -27,8 +30,18 @@ export const MYSQL_DEFAULT_LIMITS: StatementLimits = { maxRows: 1_000, maxValues
  * the statement's text.
  */
 export function mysqlLimits(maxAllowedPacket: number): StatementLimits {
-  const bytes = Math.floor((maxAllowedPacket - 64 * 1024) / 2);
+  const bytes = Math.floor((maxAllowedPacket - STATEMENT_TEXT_BYTES) / 2);
   return { ...MYSQL_DEFAULT_LIMITS, maxBytes: Math.max(64 * 1024, bytes) };
+}
+
+/**
+ * The packet (MySQL max_allowed_packet) one branch row with a payload of
+ * `payloadBytes` needs: the payload hex-encoded (knex inlines values) plus
+ * the statement's text. Rows are never split, so this is the floor the
+ * server's setting must clear; {@link mysqlLimits} sizes multi-row statements.
+ */
+export function largestRowPacket(payloadBytes: number): number {
+  return 2 * payloadBytes + STATEMENT_TEXT_BYTES;
 }
 
 /** Bytes a value takes in a statement, at most (strings as 4-byte utf8mb4 characters). */

@@ -4,9 +4,12 @@ import * as path from 'node:path';
 import knexFactory, { type Knex } from 'knex';
 import type { Logger } from 'pino';
 import { describeError, oneLine } from '../log/describe-error';
-import { mysqlLimits, SQLITE_LIMITS, type StatementLimits } from './chunked-insert';
+import { largestRowPacket, mysqlLimits, SQLITE_LIMITS, type StatementLimits } from './chunked-insert';
 import { coordinatorMigrationSource, MIGRATION_TABLE } from './migration-source';
 import { SqlTransactionStore } from './sql-transaction-store';
+import { checkBeforeOpen, checkOpened, recordIdentity } from './sqlite-identity';
+import { SqliteFileGuard } from './sqlite-file-guard';
+import { DatabaseStartRefusedError, type DatabaseFileLostError } from './store-errors';
 import type { TransactionStore } from './transaction-store';
 
 /** Options of {@link createTransactionStore}. */
@@ -23,6 +26,25 @@ export interface CreateStoreOptions {
   statementTimeoutMs?: number;
   /** Where knex's and its pool's own messages go, one JSON line each. Default: knex's own (console). */
   logger?: Logger;
+  /**
+   * SQLite: start even when the marker next to the database names another
+   * database than the one at the path (missing, empty or swapped), and make
+   * the marker name this one (TCC_DB_INITIALIZE). Default false: such a start is refused.
+   */
+  initialize?: boolean;
+  /** SQLite: told once when the database file is deleted or replaced under the running store. Default: nothing. */
+  onDatabaseFileLost?: (err: DatabaseFileLostError) => void;
+  /**
+   * Largest branch payload the coordinator accepts (TCC_MAX_PAYLOAD_BYTES). On
+   * MySQL the start is refused unless one branch row of that size fits the
+   * server's max_allowed_packet. Default: no check.
+   */
+  maxPayloadBytes?: number;
+}
+
+/** SQLite file of a `sqlite:` URL, made absolute. */
+export function sqliteFileOf(url: string): string {
+  return path.resolve(url.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, ''));
 }
 
 /**
@@ -73,7 +95,7 @@ export function knexConfigFor(url: string, poolSize = 10, timeoutMs = 30_000, lo
   // The statement in an error keeps its placeholders, never the bound values (payloads, reasons).
   const common: Knex.Config = { compileSqlOnError: false, ...(logger ? { log: knexLog(logger) } : {}) };
   if (url.startsWith('sqlite:')) {
-    const file = path.resolve(url.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, ''));
+    const file = sqliteFileOf(url);
     fs.mkdirSync(path.dirname(file), { recursive: true });
     return {
       dialect: 'sqlite',
@@ -214,18 +236,50 @@ async function maxAllowedPacket(knex: Knex): Promise<number> {
   return Number(rows[0].n);
 }
 
+/**
+ * Refuses a MySQL server that cannot take one branch row of `maxPayloadBytes`:
+ * multi-row statements are split to fit the packet, one row cannot be, and
+ * the server's "packet too large" would only surface on the first big Try.
+ */
+function checkPacketFits(maxAllowedPacket: number, maxPayloadBytes: number | undefined): void {
+  if (maxPayloadBytes === undefined) return;
+  const need = largestRowPacket(maxPayloadBytes);
+  if (need <= maxAllowedPacket) return;
+  const fits = Math.max(0, Math.floor((maxAllowedPacket - largestRowPacket(0)) / 2));
+  throw new DatabaseStartRefusedError(
+    `refusing to start: TCC_MAX_PAYLOAD_BYTES=${maxPayloadBytes} needs the database server's max_allowed_packet to be at least ${need} bytes ` +
+      `(a branch's payload is written hex-encoded, twice its size, in one statement), but the server's max_allowed_packet is ${maxAllowedPacket}. ` +
+      `Raise max_allowed_packet on the server (SET GLOBAL and its configuration file) to ${need} or more, ` +
+      `or lower TCC_MAX_PAYLOAD_BYTES to ${fits} or less (TCC_MAX_BRANCHES does not matter: branches are written in as many statements as needed).`,
+  );
+}
+
 /** Opens the store for `url` and, by default, migrates it. */
 export async function createTransactionStore(options: CreateStoreOptions): Promise<TransactionStore> {
   const { config, dialect } = knexConfigFor(options.url, options.poolSize, options.statementTimeoutMs, options.logger);
+  const file = dialect === 'sqlite' ? sqliteFileOf(options.url) : undefined;
+  // Before anything opens the file: opening a missing one would create an empty database.
+  if (file) checkBeforeOpen(file, options.initialize === true);
   const knex = knexFactory(config);
   knex.on('query-error', stripStatement);
   if (options.logger) logPoolEvents(knex, options.logger);
   let statementLimits: StatementLimits = SQLITE_LIMITS;
   try {
     await knex.raw('select 1');
-    if (dialect === 'mysql') statementLimits = mysqlLimits(await maxAllowedPacket(knex));
+    if (dialect === 'mysql') {
+      const packet = await maxAllowedPacket(knex);
+      checkPacketFits(packet, options.maxPayloadBytes);
+      statementLimits = mysqlLimits(packet);
+    }
+    if (file) await checkOpened(knex, file, options.initialize === true);
     if (options.migrate !== false) await migrateToLatest(knex, options.migrationLockWaitMs);
-    const store = new SqlTransactionStore(knex, dialect, { statementLimits, callTimeoutMs: options.statementTimeoutMs });
+    let guard: SqliteFileGuard | undefined;
+    if (file) {
+      await recordIdentity(knex, file);
+      guard = new SqliteFileGuard(file, options.onDatabaseFileLost);
+      guard.arm();
+    }
+    const store = new SqlTransactionStore(knex, dialect, { statementLimits, callTimeoutMs: options.statementTimeoutMs, fileGuard: guard });
     // Refuse to start rather than decide under another isolation level.
     await store.checkIsolation();
     return store;

@@ -1,5 +1,5 @@
 import type { ResultsOf, StoreCommand, TransactionStore } from './transaction-store';
-import { StoreDeadlineExceededError, StoreQueueFullError, StoreTimeoutError } from './store-errors';
+import { isDatabaseUnavailable, StoreDeadlineExceededError, StoreQueueFullError, StoreTimeoutError } from './store-errors';
 
 /** Options of {@link GroupCommitter}. */
 export interface GroupCommitterOptions {
@@ -61,17 +61,13 @@ function isLockConflict(err: unknown): boolean {
 }
 
 /**
- * The database, not a command, failed: it did not answer in time or the
- * connection broke. Every caller of the batch gets the error; isolating
+ * The database, not a command, failed: it did not answer in time, the
+ * connection broke or the storage failed. Every caller of the batch gets the error; isolating
  * callers would only repeat the wait once per write.
  */
 function isStoreFailure(err: unknown): boolean {
-  if (err instanceof StoreTimeoutError) return true;
-  const e = err as { code?: string; name?: string };
-  return (
-    e?.name === 'KnexTimeoutError' ||
-    /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|PROTOCOL_CONNECTION_LOST|ER_CON_COUNT_ERROR)$/.test(e?.code ?? '')
-  );
+  // Storage full, read-only, I/O error, the file lost, the connection lost or killed: no command is at fault.
+  return err instanceof StoreTimeoutError || isDatabaseUnavailable(err);
 }
 
 /**

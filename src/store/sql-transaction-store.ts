@@ -6,6 +6,9 @@ import { finalStatusOf, nextTryState, planDecision } from '../domain/state-machi
 import { IsolationLevelError } from './isolation-level-error';
 import { chunkIds, insertChunked, MYSQL_DEFAULT_LIMITS, SQLITE_LIMITS, type StatementLimits } from './chunked-insert';
 import { withTimedConnection } from './timed-connection';
+import { asStoreError, DatabaseUnavailableError } from './store-errors';
+import type { SqliteFileGuard } from './sqlite-file-guard';
+import { IDENTITY_TABLE } from './sqlite-identity';
 import { logRow, toBranch, toLog, toTransaction, truncate, type BranchRow, type LogRow, type TransactionRow } from './row-mapping';
 import type {
   ClaimCommand,
@@ -52,6 +55,8 @@ export interface SqlTransactionStoreOptions {
    * stuck transaction's timeline stays bounded. Default 5.
    */
   keptFailedAttempts?: number;
+  /** SQLite: checks that the database file is still the one opened, before and after every call. Default: none. */
+  fileGuard?: SqliteFileGuard;
 }
 
 /**
@@ -66,6 +71,9 @@ export class SqlTransactionStore implements TransactionStore {
   private readonly limits: StatementLimits;
   private readonly timeoutMs: number;
   private readonly keptFailedAttempts: number;
+  private readonly guard: SqliteFileGuard | undefined;
+  /** Set while store transactions fail with the storage unavailable; cleared by the next one that commits. */
+  private writeFailure: DatabaseUnavailableError | undefined;
 
   constructor(
     /** Also used by SqlTransactionOwners, on the same connections. */
@@ -76,11 +84,20 @@ export class SqlTransactionStore implements TransactionStore {
     this.limits = options.statementLimits ?? (dialect === 'sqlite' ? SQLITE_LIMITS : MYSQL_DEFAULT_LIMITS);
     this.timeoutMs = options.callTimeoutMs ?? 30_000;
     this.keptFailedAttempts = options.keptFailedAttempts ?? 5;
+    this.guard = options.fileGuard;
   }
 
   /** One read statement on a connection of its own, within the call timeout. */
-  private read<T>(q: Knex.QueryBuilder | Knex.Raw): Promise<T> {
-    return withTimedConnection(this.knex, this.timeoutMs, (conn) => Promise.resolve(q.connection(conn) as unknown as Promise<T>));
+  private async read<T>(q: Knex.QueryBuilder | Knex.Raw): Promise<T> {
+    let rows: T;
+    try {
+      rows = await withTimedConnection(this.knex, this.timeoutMs, (conn) => Promise.resolve(q.connection(conn) as unknown as Promise<T>));
+    } catch (err) {
+      throw asStoreError(err);
+    }
+    // Read from a file nobody will open again: not an answer to act on (recovery stops here).
+    this.guard?.check();
+    return rows;
   }
 
   /**
@@ -92,13 +109,24 @@ export class SqlTransactionStore implements TransactionStore {
    * snapshot older than its row lock and misses a branch registered meanwhile.
    * SQLite has one writer and ignores levels (knex warns if given one).
    */
-  private transaction<R>(fn: (trx: Knex.Transaction) => Promise<R>): Promise<R> {
-    // On a connection of its own, within the call timeout (see withTimedConnection).
-    return withTimedConnection(this.knex, this.timeoutMs, (connection) =>
-      this.dialect === 'mysql'
-        ? this.knex.transaction(fn, { connection, isolationLevel: 'read committed' })
-        : this.knex.transaction(fn, { connection }),
-    );
+  private async transaction<R>(fn: (trx: Knex.Transaction) => Promise<R>): Promise<R> {
+    let result: R;
+    try {
+      // On a connection of its own, within the call timeout (see withTimedConnection).
+      result = await withTimedConnection(this.knex, this.timeoutMs, (connection) =>
+        this.dialect === 'mysql'
+          ? this.knex.transaction(fn, { connection, isolationLevel: 'read committed' })
+          : this.knex.transaction(fn, { connection }),
+      );
+    } catch (err) {
+      const e = asStoreError(err);
+      if (e instanceof DatabaseUnavailableError) this.writeFailure = e;
+      throw e;
+    }
+    this.writeFailure = undefined;
+    // Committed, but to the file still at the path? Only then may the caller be told it is durable.
+    this.guard?.check();
+    return result;
   }
 
   async execute<const T extends readonly StoreCommand[]>(commands: T): Promise<ResultsOf<T>> {
@@ -712,8 +740,22 @@ export class SqlTransactionStore implements TransactionStore {
     return Number(rows[0].us) / 1000;
   }
 
+  /**
+   * Answers while the store can do its work. After a store transaction failed
+   * with the storage unavailable (full, read-only, I/O error, connection
+   * lost), a read alone proves nothing, so it writes: on SQLite one row of
+   * the identity table, on MySQL an empty transaction on a fresh pooled
+   * connection. The first that commits clears the failure.
+   */
   async ping(): Promise<void> {
-    await this.read(this.knex.raw('select 1'));
+    if (this.writeFailure === undefined) {
+      await this.read(this.knex.raw('select 1'));
+      return;
+    }
+    await this.transaction(async (trx) => {
+      if (this.dialect === 'sqlite') await trx(IDENTITY_TABLE).update({ probed_at: Date.now() });
+      else await trx.raw('select 1');
+    });
   }
 
   async close(): Promise<void> {

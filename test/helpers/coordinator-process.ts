@@ -16,14 +16,26 @@ export interface CoordinatorProcess {
 
 const MAIN = path.resolve(__dirname, '..', '..', 'src', 'main.js');
 
+/** How to run the process, beyond its environment. */
+export interface SpawnOptions {
+  /** A launcher the node command line is appended to, e.g. `['prlimit', '--fsize=1000000', '--']`. */
+  launcher?: readonly string[];
+  /** Run as this user and group (needs root), e.g. to meet file permissions root would ignore. */
+  uid?: number;
+  gid?: number;
+}
+
 /**
  * Spawns the coordinator with `env` (TCC_GRPC_ADDR defaults to 127.0.0.1:0)
  * and resolves once its "coordinator listening" line names the address.
  */
-export function spawnCoordinator(env: Record<string, string>, startTimeoutMs = 20_000): Promise<CoordinatorProcess> {
-  const child = spawn(process.execPath, [MAIN], {
+export function spawnCoordinator(env: Record<string, string>, startTimeoutMs = 20_000, options: SpawnOptions = {}): Promise<CoordinatorProcess> {
+  const argv = [...(options.launcher ?? []), process.execPath, MAIN];
+  const child = spawn(argv[0], argv.slice(1), {
     env: { PATH: process.env.PATH ?? '', TCC_GRPC_ADDR: '127.0.0.1:0', TCC_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    uid: options.uid,
+    gid: options.gid,
   });
   const lines: Record<string, unknown>[] = [];
   const output: string[] = [];
