@@ -131,6 +131,8 @@ describe('refusal reasons reach the client', function () {
       expectPrintable(text);
       expect(text).to.include('line one {"level":"fatal","msg":"forged"}');
       expect(text.length).to.be.at.most(PARTICIPANT_MESSAGE_MAX + 200);
+      // ...and keeps up to PARTICIPANT_MESSAGE_MAX characters of it (the README's figure), not fewer.
+      expect(text).to.include('x'.repeat(PARTICIPANT_MESSAGE_MAX - 100));
     }
     // The Try's own ABORTED (Coordinator.Try) is bounded the same way.
     const { gid: g2 } = await raw.begin({});

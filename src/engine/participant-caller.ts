@@ -5,6 +5,7 @@ import { loadTccProto } from '../protocol/tcc-proto';
 import type { ParticipantClient } from '../generated/tcc/v1/Participant';
 import type { BranchResponse__Output } from '../generated/tcc/v1/BranchResponse';
 import type { Phase } from '../domain/model';
+import { PARTICIPANT_MESSAGE_MAX } from '../domain/state-machine';
 import { TargetStreams } from './target-streams';
 import type { StreamCallMessage } from './participant-stream';
 
@@ -77,7 +78,7 @@ export function describeCallFailure(phase: Phase, err: Pick<grpc.ServiceError, '
   const name = grpc.status[code] ?? String(code);
   if (phase === 'try' && (code === grpc.status.ABORTED || code === grpc.status.FAILED_PRECONDITION)) {
     // eslint-disable-next-line no-control-regex
-    const reason = (err.details || '').replace(/[\x00-\x1f\x7f]/g, ' ').slice(0, 200);
+    const reason = (err.details || '').replace(/[\x00-\x1f\x7f]/g, ' ').slice(0, PARTICIPANT_MESSAGE_MAX);
     // Same shape as before ("ABORTED: out of stock"): clients read the participant's words after the code.
     return reason ? `${name}: ${reason}` : `${name}: participant refused`;
   }
