@@ -8,6 +8,7 @@ import { expect } from 'chai';
 import type { RunningCoordinator } from '../src/coordinator';
 import { ParticipantCaller, type CallResult, type ParticipantCall, type ParticipantCallerOptions } from '../src/engine/participant-caller';
 import { createCoordinatorClient, forEachBackend, pollUntil, sleep, startTestCoordinator, type TestCoordinatorClient } from './helpers/backends';
+import { loadTccProto } from '../src/protocol/tcc-proto';
 import { startTestParticipant, type TestParticipant } from './helpers/test-participant';
 
 let seq = 0;
@@ -170,6 +171,43 @@ describe('participant calls over streams (coordinator side)', function () {
     const r = await pollUntil(() => c.call(req(p.target)), (x: CallResult) => x.outcome === 'ok', 'a call after the restart', 10_000);
     expect(r.outcome).to.equal('ok');
     expect(p.streamsOpened).to.equal(2);
+  });
+
+  it('a stream that answered and then ends UNIMPLEMENTED is broken, not a participant without Calls: its pending call is unknown and not re-sent unary', async () => {
+    // A participant (or a proxy before it) that has Calls, answers one call, then ends the stream with UNIMPLEMENTED
+    // while a second call may already be running: re-sending that call unary could run it twice.
+    const unaryCalls: string[] = [];
+    const server = new grpc.Server();
+    const unary: grpc.handleUnaryCall<{ branch_id: string }, { result: Buffer }> = (call, cb) => {
+      unaryCalls.push(call.request.branch_id);
+      cb(null, { result: Buffer.alloc(0) });
+    };
+    server.addService(loadTccProto().grpcObject.tcc.v1.Participant.service, {
+      Try: unary,
+      Confirm: unary,
+      Cancel: unary,
+      Calls: (stream: grpc.ServerDuplexStream<{ call_id: string }, unknown>) => {
+        let seen = 0;
+        stream.on('data', (m: { call_id: string }) => {
+          seen++;
+          if (seen === 1) stream.write({ call_id: m.call_id, code: 0, message: '', result: Buffer.from('first') });
+          else stream.emit('error', { code: grpc.status.UNIMPLEMENTED, details: 'gone' });
+        });
+      },
+    });
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+    );
+    try {
+      const c = caller({ streamsPerTarget: 1 });
+      const target = `127.0.0.1:${port}`;
+      expect((await c.call(req(target))).outcome).to.equal('ok');
+      const second = await c.call(req(target));
+      expect(second).to.include({ outcome: 'unknown', transport: 'stream' });
+      expect(unaryCalls, 'no call re-sent unary').to.deep.equal([]);
+    } finally {
+      server.forceShutdown();
+    }
   });
 
   it('takes answers out of order and several calls at once on one stream', async () => {

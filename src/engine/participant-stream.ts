@@ -43,6 +43,8 @@ export class ParticipantStream {
   private nextId = 1;
   private open = true;
   private idleTimer: NodeJS.Timeout | undefined;
+  /** Whether the participant answered anything on this stream: then it has Calls, and an UNIMPLEMENTED end is just a broken stream. */
+  private answered = false;
 
   constructor(
     private readonly call: grpc.ClientDuplexStream<BranchCall, BranchAnswer__Output>,
@@ -101,6 +103,7 @@ export class ParticipantStream {
   }
 
   private onAnswer(answer: BranchAnswer__Output): void {
+    this.answered = true;
     // Unknown or repeated call_ids find nothing pending and are dropped.
     this.settle(String(answer.call_id), {
       kind: 'answer',
@@ -112,7 +115,8 @@ export class ParticipantStream {
 
   private onEnd(code: grpc.status): void {
     this.gone();
-    const outcome: StreamCallOutcome = code === grpc.status.UNIMPLEMENTED ? { kind: 'unimplemented' } : { kind: 'broken' };
+    // Only a stream that never answered proves the method is missing (no call ran); after an answer, re-sending unary could run a call twice.
+    const outcome: StreamCallOutcome = code === grpc.status.UNIMPLEMENTED && !this.answered ? { kind: 'unimplemented' } : { kind: 'broken' };
     for (const callId of [...this.pending.keys()]) this.settle(callId, outcome);
   }
 
