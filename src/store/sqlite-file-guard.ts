@@ -6,8 +6,8 @@ import { DatabaseFileLostError, DatabaseUnavailableError } from './store-errors'
  * connection. SQLite keeps writing to the open (unlinked or swapped) inode
  * and answers every commit OK, yet a restart opens whatever is at the path
  * now: every decision acknowledged since would be lost. So the store compares
- * the path's device and inode with the ones it opened, before a batch and
- * again before acknowledging it. One stat() is a few microseconds against
+ * the path's device and inode with the ones it opened after every store
+ * call, before its result is acknowledged. One stat() is a few microseconds against
  * the batch's fsync (milliseconds), so it runs on every call rather than on
  * a timer that would leave a window of acknowledged, lost decisions.
  *
