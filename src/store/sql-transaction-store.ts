@@ -6,6 +6,8 @@ import { finalStatusOf, nextTryState, planDecision } from '../domain/state-machi
 import { IsolationLevelError } from './isolation-level-error';
 import { chunkIds, insertChunked, MYSQL_DEFAULT_LIMITS, SQLITE_LIMITS, type StatementLimits } from './chunked-insert';
 import { withTimedConnection } from './timed-connection';
+import { SetBatchWriter } from './set-batch-writer';
+import { createSqlRunner } from './sql-runner';
 import { asStoreError, DatabaseUnavailableError } from './store-errors';
 import type { SqliteFileGuard } from './sqlite-file-guard';
 import { IDENTITY_TABLE } from './sqlite-identity';
@@ -109,14 +111,14 @@ export class SqlTransactionStore implements TransactionStore {
    * snapshot older than its row lock and misses a branch registered meanwhile.
    * SQLite has one writer and ignores levels (knex warns if given one).
    */
-  private async transaction<R>(fn: (trx: Knex.Transaction) => Promise<R>): Promise<R> {
+  private async transaction<R>(fn: (trx: Knex.Transaction, connection: unknown) => Promise<R>): Promise<R> {
     let result: R;
     try {
       // On a connection of its own, within the call timeout (see withTimedConnection).
       result = await withTimedConnection(this.knex, this.timeoutMs, (connection) =>
         this.dialect === 'mysql'
-          ? this.knex.transaction(fn, { connection, isolationLevel: 'read committed' })
-          : this.knex.transaction(fn, { connection }),
+          ? this.knex.transaction((trx) => fn(trx, connection), { connection, isolationLevel: 'read committed' })
+          : this.knex.transaction((trx) => fn(trx, connection), { connection }),
       );
     } catch (err) {
       const e = asStoreError(err);
@@ -130,10 +132,14 @@ export class SqlTransactionStore implements TransactionStore {
   }
 
   async execute<const T extends readonly StoreCommand[]>(commands: T): Promise<ResultsOf<T>> {
-    return this.transaction(async (trx) => {
+    return this.transaction(async (trx, connection) => {
       const logs: PhaseLogRecord[] = [];
-      const results: unknown[] = [];
-      for (const cmd of commands) results.push(await this.apply(trx, cmd, logs));
+      const results = await new SetBatchWriter(commands, logs, {
+        dialect: this.dialect,
+        limits: this.limits,
+        runner: createSqlRunner(this.dialect, connection),
+        applyOne: (cmd, l) => this.apply(trx, cmd, l),
+      }).run();
       // The whole batch's log rows in as few multi-row inserts as the backend allows;
       // repeated failed attempts after that, folded into their counted row.
       const folded = logs.filter((l) => this.folds(l));

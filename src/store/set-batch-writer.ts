@@ -1,0 +1,533 @@
+import type { BranchRecord, PhaseLogRecord, TransactionRecord, TryState } from '../domain/model';
+import { finalStatusOf, nextTryState, planDecision } from '../domain/state-machine';
+import { chunk, type StatementLimits } from './chunked-insert';
+import { toBranch, toTransaction, truncate, type BranchRow, type TransactionRow } from './row-mapping';
+import { placeholders, tuplePlaceholders, type SqlRow, type SqlRunner } from './sql-runner';
+import type {
+  CreateCommand,
+  DecideCommand,
+  DecideResult,
+  PhaseTwoCommand,
+  RegisterCommand,
+  StoreCommand,
+  TryOutcomeCommand,
+} from './transaction-store';
+
+const TX = 'tcc_transactions';
+const BR = 'tcc_branches';
+const TRY_STATES: readonly TryState[] = ['PENDING', 'SUCCEEDED', 'REFUSED', 'UNKNOWN'];
+
+const TX_COLUMNS = ['gid', 'status', 'reason', 'created_at', 'updated_at', 'deadline_at', 'attempts', 'due_at', 'owner', 'last_error', 'stuck', 'decided_at'] as const;
+const BR_COLUMNS = [
+  'gid',
+  'branch_id',
+  'seq',
+  'participant',
+  'action',
+  'payload',
+  'try_state',
+  'try_attempts',
+  'phase_two',
+  'attempts',
+  'next_retry_at',
+  'last_error',
+  'created_at',
+  'updated_at',
+] as const;
+
+/** The store's per-command path, on the same database transaction: commands and cases the set statements leave out. */
+export type ApplyOne = (cmd: StoreCommand, logs: PhaseLogRecord[]) => Promise<unknown>;
+
+/** Options of {@link SetBatchWriter}. */
+export interface SetBatchWriterOptions {
+  dialect: 'sqlite' | 'mysql';
+  limits: StatementLimits;
+  /** Statements on the batch transaction's connection. */
+  runner: SqlRunner;
+  applyOne: ApplyOne;
+}
+
+/** A transaction this batch created: its row is exactly as written (the batch holds its lock), with the branches registered since. */
+interface Known {
+  txn: TransactionRecord;
+  branchIds: Set<string>;
+  maxSeq: number;
+}
+
+function valueBytes(v: unknown): number {
+  if (Buffer.isBuffer(v)) return v.length;
+  if (typeof v === 'string') return v.length * 4;
+  return 24;
+}
+
+/**
+ * Writes one group-commit batch with a fixed, small number of statements
+ * whatever its size. Commands are applied per transaction (gid) in the order
+ * given, and commands of different transactions commute (each touches only
+ * its own rows), so the batch runs in steps: each step takes the next command
+ * of every gid (a run of Try outcomes on distinct branches counts as one) and
+ * applies each kind as a set: one multi-row INSERT for new transactions, one
+ * for their branches, one UPDATE per Try answer, a keyed read of the rows to
+ * decide, one CASE-per-row UPDATE for the decisions, and so on. What the
+ * engine already knows is not read again: a transaction created in this batch
+ * takes its branches without a lock read (its row lock is this batch's), and
+ * a compare-and-set that matched every row it named needs no follow-up read.
+ * The rules (which Try answers move a branch, what a decision plans, which
+ * status finishes a transaction) come from the domain's state machine; only
+ * their application is set-based. Commands the set path leaves out (operator
+ * actions, claims, rounds with a failed call) run one by one through the
+ * store's per-command path, in the same transaction.
+ */
+export class SetBatchWriter {
+  private readonly results: unknown[];
+  private readonly known = new Map<string, Known>();
+
+  constructor(
+    private readonly commands: readonly StoreCommand[],
+    /** The batch's log rows, in the order their commands were applied (per gid, the commands' order). */
+    private readonly logs: PhaseLogRecord[],
+    private readonly o: SetBatchWriterOptions,
+  ) {
+    this.results = new Array<unknown>(commands.length);
+  }
+
+  async run(): Promise<unknown[]> {
+    const queues = new Map<string, number[]>();
+    this.commands.forEach((c, i) => {
+      const q = queues.get(c.gid);
+      if (q) q.push(i);
+      else queues.set(c.gid, [i]);
+    });
+    let heads = [...queues.values()].map((q) => ({ q, at: 0 }));
+    while (heads.length) {
+      const groups = new Map<StoreCommand['kind'], number[]>();
+      for (const h of heads) {
+        const first = this.commands[h.q[h.at]];
+        const take = [h.q[h.at++]];
+        if (first.kind === 'tryOutcome') {
+          // Answers for distinct branches of one transaction commute: one step.
+          const seen = new Set([first.branchId]);
+          while (h.at < h.q.length) {
+            const next = this.commands[h.q[h.at]];
+            if (next.kind !== 'tryOutcome' || seen.has(next.branchId)) break;
+            seen.add(next.branchId);
+            take.push(h.q[h.at++]);
+          }
+        }
+        const g = groups.get(first.kind);
+        if (g) g.push(...take);
+        else groups.set(first.kind, take);
+      }
+      for (const [kind, idx] of groups) await this.group(kind, idx);
+      heads = heads.filter((h) => h.at < h.q.length);
+    }
+    return this.results;
+  }
+
+  private group(kind: StoreCommand['kind'], idx: number[]): Promise<void> {
+    switch (kind) {
+      case 'create':
+        return this.create(idx);
+      case 'register':
+        return this.register(idx);
+      case 'tryOutcome':
+        return this.tryOutcome(idx);
+      case 'decide':
+        return this.decide(idx);
+      case 'phaseTwo':
+        return this.phaseTwo(idx);
+      default:
+        return this.oneByOne(idx);
+    }
+  }
+
+  private async oneByOne(idx: readonly number[]): Promise<void> {
+    for (const i of idx) {
+      const c = this.commands[i];
+      // What the per-command path changed is not known here any more.
+      this.known.delete(c.gid);
+      this.results[i] = await this.o.applyOne(c, this.logs);
+    }
+  }
+
+  // ------------------------------------------------------------ create
+
+  private async create(idx: readonly number[]): Promise<void> {
+    const rows = idx.map((i) => {
+      const c = this.commands[i] as CreateCommand;
+      const row: TransactionRow = {
+        gid: c.gid,
+        status: 'TRYING',
+        reason: '',
+        created_at: c.now,
+        updated_at: c.now,
+        deadline_at: c.deadlineAt,
+        attempts: 0,
+        // The deadline is when recovery must act on a TRYING transaction.
+        due_at: c.deadlineAt,
+        owner: null,
+        last_error: '',
+        stuck: 0,
+        decided_at: null,
+      };
+      return row;
+    });
+    // A client's gid may exist already (a retried Begin, or two racing): the insert skips it.
+    const inserted = await this.insert(TX, TX_COLUMNS, rows as unknown as SqlRow[], true);
+    if (inserted === rows.length) {
+      idx.forEach((i, n) => {
+        const txn = toTransaction(rows[n]);
+        this.results[i] = { txn, created: true };
+        this.known.set(txn.gid, { txn, branchIds: new Set(), maxSeq: 0 });
+      });
+      return;
+    }
+    // Some existed: read them all back under lock; created = the row is the one this command wrote.
+    const current = await this.lockTransactions(rows.map((r) => r.gid));
+    idx.forEach((i) => {
+      const c = this.commands[i] as CreateCommand;
+      const txn = current.get(c.gid);
+      if (!txn) throw new Error(`transaction ${c.gid} vanished after insert`);
+      this.results[i] = { txn, created: txn.createdAt === c.now && txn.status === 'TRYING' };
+    });
+  }
+
+  // ------------------------------------------------------------ register
+
+  private async register(idx: readonly number[]): Promise<void> {
+    const slow: number[] = [];
+    const rows: SqlRow[] = [];
+    const touched: { gid: string; now: number }[] = [];
+    for (const i of idx) {
+      const c = this.commands[i] as RegisterCommand;
+      const k = this.known.get(c.gid);
+      const ids = new Set(c.branches.map((b) => b.branchId));
+      // Only a transaction this batch created is known without a read; a
+      // repeated branch id (a retried Try) needs the stored row to compare.
+      if (!k || ids.size !== c.branches.length || c.branches.some((b) => k.branchIds.has(b.branchId))) {
+        slow.push(i);
+        continue;
+      }
+      if (c.now >= k.txn.deadlineAt) {
+        this.results[i] = { ok: false, why: 'expired', txn: k.txn };
+        continue;
+      }
+      if (k.branchIds.size + c.branches.length > c.maxBranches) {
+        this.results[i] = { ok: false, why: 'too_many', txn: k.txn };
+        continue;
+      }
+      const out: BranchRecord[] = c.branches.map((nb) => ({
+        gid: c.gid,
+        branchId: nb.branchId,
+        seq: ++k.maxSeq,
+        participant: nb.participant,
+        action: nb.action,
+        payload: nb.payload,
+        tryState: 'PENDING',
+        tryAttempts: 1,
+        phaseTwo: 'NOT_DUE',
+        attempts: 0,
+        nextRetryAt: null,
+        lastError: '',
+        createdAt: c.now,
+        updatedAt: c.now,
+      }));
+      for (const b of out) {
+        k.branchIds.add(b.branchId);
+        rows.push({
+          gid: b.gid,
+          branch_id: b.branchId,
+          seq: b.seq,
+          participant: b.participant,
+          action: b.action,
+          payload: b.payload,
+          try_state: b.tryState,
+          try_attempts: 1,
+          phase_two: b.phaseTwo,
+          attempts: 0,
+          next_retry_at: null,
+          last_error: '',
+          created_at: c.now,
+          updated_at: c.now,
+        });
+      }
+      if (out.length && c.now !== k.txn.updatedAt) touched.push({ gid: c.gid, now: c.now });
+      this.results[i] = { ok: true, txn: k.txn, branches: out };
+    }
+    await this.insert(BR, BR_COLUMNS, rows, false);
+    // Registered later than created (a sequential Execute): the row's updated_at follows, as on the per-command path.
+    for (const t of touched) await this.o.runner.run(`UPDATE ${TX} SET updated_at = ? WHERE gid = ?`, [t.now, t.gid]);
+    await this.oneByOne(slow);
+  }
+
+  // ------------------------------------------------------------ Try outcomes
+
+  private async tryOutcome(idx: readonly number[]): Promise<void> {
+    const bySet = new Map<string, { state: TryState; error: string; now: number; items: number[] }>();
+    for (const i of idx) {
+      const c = this.commands[i] as TryOutcomeCommand;
+      this.logs.push(c.log);
+      const error = truncate(c.error, 1024);
+      const key = `${c.state}\u0000${error}`;
+      const g = bySet.get(key);
+      if (g) {
+        g.items.push(i);
+        g.now = Math.max(g.now, c.now);
+      } else bySet.set(key, { state: c.state, error, now: c.now, items: [i] });
+    }
+    for (const g of bySet.values()) {
+      // The states this answer moves a branch from, by the state machine.
+      const from = TRY_STATES.filter((s) => nextTryState(s, g.state) === g.state);
+      let matched = 0;
+      for (const part of this.chunkTuples(g.items, 2)) {
+        const pairs = part.flatMap((i) => [this.commands[i].gid, (this.commands[i] as TryOutcomeCommand).branchId]);
+        matched += from.length
+          ? await this.o.runner.run(
+              `UPDATE ${BR} SET try_state = ?, last_error = ?, updated_at = ? WHERE (gid, branch_id) IN (${tuplePlaceholders(part.length, 2)}) AND try_state IN (${placeholders(from.length)})`,
+              [g.state, g.error, g.now, ...pairs, ...from],
+            )
+          : 0;
+      }
+      if (matched === g.items.length) {
+        for (const i of g.items) this.results[i] = { tryState: g.state };
+        continue;
+      }
+      // Some rows were not in a state this answer moves (answered already, or
+      // gone): what each holds now is its answer, read by key.
+      const states = new Map<string, TryState>();
+      for (const part of this.chunkTuples(g.items, 2)) {
+        const pairs = part.flatMap((i) => [this.commands[i].gid, (this.commands[i] as TryOutcomeCommand).branchId]);
+        const rows = await this.o.runner.all(
+          `SELECT gid, branch_id, try_state FROM ${BR} WHERE (gid, branch_id) IN (${tuplePlaceholders(part.length, 2)})`,
+          pairs,
+        );
+        for (const r of rows) states.set(`${String(r.gid)}\u0000${String(r.branch_id)}`, r.try_state as TryState);
+      }
+      for (const i of g.items) {
+        const c = this.commands[i] as TryOutcomeCommand;
+        this.results[i] = { tryState: states.get(`${c.gid}\u0000${c.branchId}`) ?? null };
+      }
+    }
+  }
+
+  // ------------------------------------------------------------ decisions
+
+  private async decide(idx: readonly number[]): Promise<void> {
+    const gids = idx.map((i) => this.commands[i].gid);
+    const txns = await this.lockTransactions(gids);
+    const branches = await this.branchesOf(gids);
+    const winners: { i: number; c: DecideCommand; txn: TransactionRecord; decided: TransactionRecord; branches: BranchRecord[]; phaseTwo: Map<string, BranchRecord['phaseTwo']> }[] = [];
+    for (const i of idx) {
+      const c = this.commands[i] as DecideCommand;
+      this.known.delete(c.gid);
+      const txn = txns.get(c.gid);
+      if (!txn) {
+        this.results[i] = { found: false } satisfies DecideResult;
+        continue;
+      }
+      const bs = branches.get(c.gid) ?? [];
+      const plan = planDecision(txn, bs, c.decision, c.reason, c.now);
+      if (!plan) {
+        this.results[i] = { found: true, decided: false, txn, branches: bs } satisfies DecideResult;
+        continue;
+      }
+      const finished = plan.status === 'CONFIRMED' || plan.status === 'CANCELLED';
+      const decided: TransactionRecord = {
+        ...txn,
+        status: plan.status,
+        reason: truncate(plan.reason, 1024),
+        updatedAt: c.now,
+        dueAt: finished ? null : c.leaseUntil,
+        owner: finished ? null : c.claimToken,
+        decidedAt: c.now,
+      };
+      winners.push({ i, c, txn, decided, branches: bs, phaseTwo: plan.branchPhaseTwo });
+      this.logs.push({
+        gid: c.gid,
+        branchId: '',
+        phase: 'decision',
+        attempt: 0,
+        outcome: plan.decision,
+        grpcCode: 0,
+        error: plan.reason,
+        startedAt: c.now,
+        durationMs: 0,
+        node: c.node,
+        operator: c.operator,
+      });
+    }
+    if (winners.length === 0) return;
+
+    // Compare-and-set from TRYING, every winner's values in one statement (a CASE per column).
+    const COLS = ['status', 'reason', 'updated_at', 'due_at', 'owner', 'decided_at'] as const;
+    const valueOf = (d: TransactionRecord, col: (typeof COLS)[number]): unknown =>
+      col === 'status' ? d.status : col === 'reason' ? d.reason : col === 'updated_at' ? d.updatedAt : col === 'due_at' ? d.dueAt : col === 'owner' ? d.owner : d.decidedAt;
+    let matched = 0;
+    for (const part of chunk(winners, this.o.limits, (w) => ({ values: COLS.length * 2 + 1, bytes: 256 + valueBytes(w.decided.reason) }))) {
+      const sets = COLS.map((col) => `${col} = CASE gid ${part.map(() => 'WHEN ? THEN ?').join(' ')} END`).join(', ');
+      const params: unknown[] = [];
+      for (const col of COLS) for (const w of part) params.push(w.c.gid, valueOf(w.decided, col));
+      for (const w of part) params.push(w.c.gid);
+      matched += await this.o.runner.run(`UPDATE ${TX} SET ${sets} WHERE gid IN (${placeholders(part.length)}) AND status = 'TRYING'`, params);
+    }
+    let won = winners;
+    if (matched !== winners.length) {
+      // Not reached while the rows are locked (MySQL) or the writer is alone
+      // (SQLite); kept so that a lost race is never reported as a win: the
+      // stored row says whose decision it holds.
+      const now = await this.readTransactions(winners.map((w) => w.c.gid));
+      won = [];
+      for (const w of winners) {
+        const cur = now.get(w.c.gid);
+        if (cur && cur.decidedAt === w.decided.decidedAt && cur.status === w.decided.status && cur.owner === w.decided.owner) won.push(w);
+        else this.results[w.i] = { found: true, decided: false, txn: cur ?? w.txn, branches: w.branches } satisfies DecideResult;
+      }
+    }
+
+    // The branches' phase-two states: one statement per state.
+    const byState = new Map<string, { now: number; pairs: [string, string][] }>();
+    for (const w of won) {
+      for (const b of w.branches) {
+        const state = w.phaseTwo.get(b.branchId);
+        if (!state) continue;
+        const g = byState.get(state);
+        if (g) {
+          g.pairs.push([b.gid, b.branchId]);
+          g.now = Math.max(g.now, w.c.now);
+        } else byState.set(state, { now: w.c.now, pairs: [[b.gid, b.branchId]] });
+      }
+    }
+    for (const [state, g] of byState) await this.updatePairs(g.pairs, 'phase_two = ?, updated_at = ?', [state, g.now], '');
+    for (const w of won) {
+      this.results[w.i] = {
+        found: true,
+        decided: true,
+        txn: w.decided,
+        branches: w.branches.map((b) => ({ ...b, phaseTwo: w.phaseTwo.get(b.branchId) ?? b.phaseTwo })),
+      } satisfies DecideResult;
+    }
+  }
+
+  // ------------------------------------------------------------ phase two
+
+  private async phaseTwo(idx: readonly number[]): Promise<void> {
+    // Rounds with a failed call carry per-branch retry times and errors: the per-command path.
+    const slow = idx.filter((i) => (this.commands[i] as PhaseTwoCommand).results.some((r) => !r.ok));
+    const fast = idx.filter((i) => (this.commands[i] as PhaseTwoCommand).results.every((r) => r.ok));
+    if (fast.length) {
+      for (const i of fast) this.logs.push(...(this.commands[i] as PhaseTwoCommand).logs);
+      const txns = await this.lockTransactions(fast.map((i) => this.commands[i].gid));
+      const active: { i: number; c: PhaseTwoCommand; txn: TransactionRecord }[] = [];
+      let now = 0;
+      for (const i of fast) {
+        const c = this.commands[i] as PhaseTwoCommand;
+        this.known.delete(c.gid);
+        const txn = txns.get(c.gid) ?? null;
+        if (!txn || (txn.status !== 'CONFIRMING' && txn.status !== 'CANCELLING')) this.results[i] = { txn };
+        else {
+          active.push({ i, c, txn });
+          now = Math.max(now, c.now);
+        }
+      }
+      if (active.length) {
+        const done = active.flatMap((a) => a.c.results.map((r) => [a.c.gid, r.branchId] as [string, string]));
+        await this.updatePairs(done, `phase_two = 'DONE', attempts = attempts + 1, next_retry_at = NULL, last_error = '', updated_at = ?`, [now], ` AND phase_two = 'PENDING'`);
+        const pending = new Set<string>();
+        for (const part of chunk(active, this.o.limits, () => ({ values: 1, bytes: 512 }))) {
+          const rows = await this.o.runner.all(
+            `SELECT DISTINCT gid FROM ${BR} WHERE gid IN (${placeholders(part.length)}) AND phase_two = 'PENDING'`,
+            part.map((a) => a.c.gid),
+          );
+          for (const r of rows) pending.add(String(r.gid));
+        }
+        // No branch left pending: CONFIRMING → CONFIRMED, CANCELLING → CANCELLED; the claim and the stuck flag go with it.
+        for (const status of ['CONFIRMING', 'CANCELLING'] as const) {
+          const ending = active.filter((a) => a.txn.status === status && !pending.has(a.c.gid));
+          const final = finalStatusOf(status);
+          for (const part of chunk(ending, this.o.limits, () => ({ values: 1, bytes: 512 }))) {
+            await this.o.runner.run(
+              `UPDATE ${TX} SET status = ?, due_at = NULL, owner = NULL, last_error = '', stuck = ?, attempts = attempts + 1, updated_at = ? WHERE gid IN (${placeholders(part.length)}) AND status = ?`,
+              [final, false, now, ...part.map((a) => a.c.gid), status],
+            );
+          }
+          for (const a of ending) {
+            this.results[a.i] = {
+              txn: { ...a.txn, status: final, dueAt: null, owner: null, lastError: '', stuck: false, attempts: a.txn.attempts + 1, updatedAt: now },
+              finished: true,
+            };
+          }
+        }
+        // Branches still pending (not called this round): the per-command path
+        // records the round (attempts, stuck, the claim's release); its branch
+        // updates above are already applied, and its log rows are in.
+        for (const a of active.filter((x) => pending.has(x.c.gid))) this.results[a.i] = await this.o.applyOne({ ...a.c, logs: [] }, this.logs);
+      }
+    }
+    await this.oneByOne(slow);
+  }
+
+  // ------------------------------------------------------------ helpers
+
+  /** Multi-row INSERT, chunked within the backend's limits; answers the rows inserted. */
+  private async insert(table: string, columns: readonly string[], rows: readonly SqlRow[], ignoreExisting: boolean): Promise<number> {
+    let inserted = 0;
+    const size = (r: SqlRow) => {
+      let bytes = 0;
+      for (const col of columns) bytes += valueBytes(r[col]) + 8;
+      return { values: columns.length, bytes };
+    };
+    for (const part of chunk(rows, this.o.limits, size)) {
+      const head =
+        ignoreExisting && this.o.dialect === 'mysql' ? `INSERT IGNORE INTO ${table}` : `INSERT INTO ${table}`;
+      const tail = ignoreExisting && this.o.dialect === 'sqlite' ? ' ON CONFLICT DO NOTHING' : '';
+      const params: unknown[] = [];
+      for (const r of part) for (const col of columns) params.push(r[col]);
+      inserted += await this.o.runner.run(`${head} (${columns.join(', ')}) VALUES ${tuplePlaceholders(part.length, columns.length)}${tail}`, params);
+    }
+    return inserted;
+  }
+
+  /** `UPDATE tcc_branches SET <set> WHERE (gid, branch_id) IN (…)<extra>`, chunked. */
+  private async updatePairs(pairs: readonly [string, string][], set: string, setParams: readonly unknown[], extra: string): Promise<number> {
+    let n = 0;
+    for (const part of chunk(pairs, this.o.limits, (p) => ({ values: 2, bytes: valueBytes(p[0]) + valueBytes(p[1]) + 16 }))) {
+      n += await this.o.runner.run(`UPDATE ${BR} SET ${set} WHERE (gid, branch_id) IN (${tuplePlaceholders(part.length, 2)})${extra}`, [
+        ...setParams,
+        ...part.flat(),
+      ]);
+    }
+    return n;
+  }
+
+  private chunkTuples(items: readonly number[], valuesPerItem: number): number[][] {
+    return chunk(items, this.o.limits, () => ({ values: valuesPerItem, bytes: 1_200 }));
+  }
+
+  /** The rows of `gids`, locked for this transaction on MySQL (in key order, so concurrent batches queue rather than deadlock). */
+  private lockTransactions(gids: readonly string[]): Promise<Map<string, TransactionRecord>> {
+    return this.readTransactions(gids, this.o.dialect === 'mysql' ? ' FOR UPDATE' : '');
+  }
+
+  private async readTransactions(gids: readonly string[], lock = ''): Promise<Map<string, TransactionRecord>> {
+    const out = new Map<string, TransactionRecord>();
+    for (const part of chunk(gids, this.o.limits, (g) => ({ values: 1, bytes: valueBytes(g) + 8 }))) {
+      const rows = await this.o.runner.all(`SELECT * FROM ${TX} WHERE gid IN (${placeholders(part.length)}) ORDER BY gid${lock}`, part);
+      for (const r of rows) out.set(String(r.gid), toTransaction(r));
+    }
+    return out;
+  }
+
+  private async branchesOf(gids: readonly string[]): Promise<Map<string, BranchRecord[]>> {
+    const out = new Map<string, BranchRecord[]>();
+    for (const part of chunk(gids, this.o.limits, (g) => ({ values: 1, bytes: valueBytes(g) + 8 }))) {
+      const rows = await this.o.runner.all(`SELECT * FROM ${BR} WHERE gid IN (${placeholders(part.length)}) ORDER BY gid, seq`, part);
+      for (const r of rows as unknown as BranchRow[]) {
+        const b = toBranch(r);
+        const list = out.get(b.gid);
+        if (list) list.push(b);
+        else out.set(b.gid, [b]);
+      }
+    }
+    return out;
+  }
+}
