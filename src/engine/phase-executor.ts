@@ -31,8 +31,12 @@ export interface PhaseExecutorOptions {
   metrics: CoordinatorMetrics;
   /** Told the earliest time a retry is due, so the recovery loop wakes up for it. */
   onRetryScheduled?: (dueAt: number) => void;
-  /** Told when a round ends (finished or not), so waiting callers can look again. */
-  onRoundEnd?: (txn: TransactionRecord) => void;
+  /**
+   * Told when a round ends (finished or not), so waiting callers can look
+   * again; with the branches as stored when this round's write finished the
+   * transaction (no read needed to answer them), else without.
+   */
+  onRoundEnd?: (txn: TransactionRecord, branches?: BranchRecord[]) => void;
   /** Told when a round flags the transaction stuck. */
   onStuck?: (txn: TransactionRecord, branch: StuckBranch) => void;
   /** Default: never crashes. */
@@ -105,7 +109,6 @@ export class PhaseExecutor {
     const startedAt = this.o.clock.now();
     // Per-branch backoff: a branch whose retry time has not come waits for a later round.
     const due = branches.filter((b) => isBranchDue(b, startedAt));
-    const log = this.o.logger.child({ gid: txn.gid });
     // A recovery round has no caller's trace: it gets a span of its own.
     const span = options.recovery && !options.traceparent ? startRecoveryRoundSpan(txn.gid, phase) : undefined;
     const callOptions = span ? { ...options, traceparent: span.traceparent } : options;
@@ -140,7 +143,7 @@ export class PhaseExecutor {
         node: this.o.node,
       });
       if (!ok) {
-        log.warn({ branch_id: b.branchId, phase, attempt: b.attempts + 1, grpc_code: c.grpcCode, err: c.error }, 'phase-two call failed; will retry');
+        this.o.logger.warn({ gid: txn.gid, branch_id: b.branchId, phase, attempt: b.attempts + 1, grpc_code: c.grpcCode, err: c.error }, 'phase-two call failed; will retry');
       }
       return {
         branchId: b.branchId,
@@ -163,12 +166,12 @@ export class PhaseExecutor {
       if (isFinal(after.status)) {
         // Counted by whoever finished it: a ResolveBranch during this round already did.
         if (finished) this.o.metrics.observeFinished(after);
-        log.debug({ status: after.status }, 'transaction finished');
+        this.o.logger.debug({ gid: txn.gid, status: after.status }, 'transaction finished');
       } else if (after.dueAt !== null) {
         this.o.onRetryScheduled?.(after.dueAt);
       }
       if (becameStuck) this.o.onStuck?.(after, becameStuck);
-      this.o.onRoundEnd?.(after);
+      this.o.onRoundEnd?.(after, finished ? finishedBranches(branches, results, now) : undefined);
     }
     return after;
   }
@@ -240,4 +243,18 @@ export class PhaseExecutor {
 function releaseAll(slots: ReservedSlots | undefined): void {
   if (!slots) return;
   for (const list of slots.values()) for (const release of list.splice(0)) release();
+}
+
+/**
+ * The branches as the round's write left them when it finished the
+ * transaction: the ones called and answered OK are DONE (as the store marks
+ * them), the others were not pending.
+ */
+function finishedBranches(branches: readonly BranchRecord[], results: readonly PhaseTwoCallResult[], now: number): BranchRecord[] {
+  const done = new Set(results.filter((r) => r.ok).map((r) => r.branchId));
+  return branches.map((b) =>
+    done.has(b.branchId) && b.phaseTwo === 'PENDING'
+      ? { ...b, phaseTwo: 'DONE', attempts: b.attempts + 1, nextRetryAt: null, lastError: '', updatedAt: now }
+      : b,
+  );
 }

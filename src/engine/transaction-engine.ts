@@ -121,6 +121,12 @@ interface DecidedView {
   decidedNow: boolean;
 }
 
+
+/** What a local round left: the row it wrote, and the branches when its write finished the transaction. */
+interface RoundEnd {
+  txn: TransactionRecord;
+  branches?: BranchRecord[];
+}
 const CLIENT_COMMIT: DecisionRequest = { decision: 'commit', reason: '', cause: 'client' };
 const CLIENT_ROLLBACK: DecisionRequest = { decision: 'rollback', reason: 'rolled back by the client', cause: 'client' };
 const DEADLINE_ROLLBACK: DecisionRequest = { decision: 'rollback', reason: TIMEOUT_REASON, cause: 'deadline' };
@@ -198,7 +204,7 @@ export class TransactionEngine {
   private readonly limits: EngineLimits;
   private readonly node: string;
   private readonly executor: PhaseExecutor;
-  private readonly waiters = new Map<string, Set<(txn?: TransactionRecord) => void>>();
+  private readonly waiters = new Map<string, Set<(ended?: RoundEnd) => void>>();
   /** Phase-two rounds this process is running, by gid (how many callers joined each). */
   private readonly localRounds = new Map<string, number>();
   /** How long the claim a decision takes on phase two lasts (claimLeaseMs). */
@@ -247,7 +253,7 @@ export class TransactionEngine {
       metrics: this.metrics,
       crash: this.crash,
       onRetryScheduled: (at) => this.retryListener(at),
-      onRoundEnd: (txn) => this.notify(txn.gid, txn),
+      onRoundEnd: (txn, branches) => this.notify(txn.gid, { txn, branches }),
       onStuck: (txn, branch) => this.stuckReporter.report(txn, branch),
     });
   }
@@ -645,29 +651,31 @@ export class TransactionEngine {
       const interval = !roundEnded && this.localRounds.has(gid) ? WAIT_SAFETY_NET_MS : WAIT_POLL_MS;
       const seen = await this.waitForRound(gid, Math.max(1, Math.min(interval, left)));
       roundEnded = seen !== undefined;
-      const current = seen ?? (await this.store.getTransaction(gid));
+      // The round that finished it knows the branches as it stored them: nothing to read.
+      if (seen?.branches && isFinal(seen.txn.status)) return { txn: seen.txn, branches: seen.branches, logs: [] };
+      const current = seen?.txn ?? (await this.store.getTransaction(gid));
       if (!current) throw new TransactionNotFoundError(gid);
       txn = current;
     }
   }
 
-  /** Resolves with the row a local round wrote when it ends, or undefined after `ms` (or when told to look again). */
-  private waitForRound(gid: string, ms: number): Promise<TransactionRecord | undefined> {
+  /** Resolves with what a local round wrote when it ends, or undefined after `ms` (or when told to look again). */
+  private waitForRound(gid: string, ms: number): Promise<RoundEnd | undefined> {
     return new Promise((resolve) => {
       let set = this.waiters.get(gid);
       if (!set) this.waiters.set(gid, (set = new Set()));
-      const done = (txn?: TransactionRecord) => {
+      const done = (ended?: RoundEnd) => {
         clearTimeout(timer);
         set.delete(done);
         if (set.size === 0) this.waiters.delete(gid);
-        resolve(txn);
+        resolve(ended);
       };
       const timer = setTimeout(done, ms);
       set.add(done);
     });
   }
 
-  private notify(gid: string, txn?: TransactionRecord): void {
-    for (const w of [...(this.waiters.get(gid) ?? [])]) w(txn);
+  private notify(gid: string, ended?: RoundEnd): void {
+    for (const w of [...(this.waiters.get(gid) ?? [])]) w(ended);
   }
 }

@@ -469,7 +469,7 @@ export class SetBatchWriter {
   // ------------------------------------------------------------ helpers
 
   /** Multi-row INSERT, chunked within the backend's limits; answers the rows inserted. */
-  private async insert(table: string, columns: readonly string[], rows: readonly SqlRow[], ignoreExisting: boolean): Promise<number> {
+  async insert(table: string, columns: readonly string[], rows: readonly SqlRow[], ignoreExisting: boolean): Promise<number> {
     let inserted = 0;
     const size = (r: SqlRow) => {
       let bytes = 0;
