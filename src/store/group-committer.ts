@@ -120,18 +120,26 @@ export class GroupCommitter {
   }
 
   /**
-   * Starts batches one event-loop turn later, after pending I/O callbacks
-   * have run: better-sqlite3 blocks the loop while it commits, so requests
-   * that arrived meanwhile are only seen after that turn, and would otherwise
-   * each start a batch of their own.
+   * A batch starts when the previous one ends, never on a timer: while one
+   * is being written, whatever arrives queues for the next, so the batch
+   * size follows the load. When nothing is being written, the work starts at
+   * once (after the current synchronous run, so a caller's commands submitted
+   * together go together): a lone caller pays nothing for batching.
+   * After a batch, the next starts one event-loop turn later, after pending
+   * I/O callbacks have run: better-sqlite3 blocks the loop while it commits,
+   * so requests that arrived meanwhile are only seen after that turn, and
+   * would otherwise each start a batch of their own.
    */
-  private schedulePump(): void {
+  private schedulePump(afterBatch = false): void {
     if (this.pumpScheduled) return;
+    if (!afterBatch && this.inFlight > 0 && this.queuedCommands < this.maxBatch) return; // the running batch's end starts the next
     this.pumpScheduled = true;
-    setImmediate(() => {
+    const start = () => {
       this.pumpScheduled = false;
       this.pump();
-    });
+    };
+    if (afterBatch) setImmediate(start);
+    else queueMicrotask(start);
   }
 
   private pump(): void {
@@ -150,7 +158,7 @@ export class GroupCommitter {
       this.counters.batches++;
       void this.write(batch).finally(() => {
         this.inFlight--;
-        this.schedulePump();
+        this.schedulePump(true);
       });
     }
   }

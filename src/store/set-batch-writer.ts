@@ -54,6 +54,17 @@ interface Known {
   maxSeq: number;
 }
 
+/** What the register commands of one step write, together. */
+interface RegisterWrites {
+  rows: SqlRow[];
+  /** (gid, branch_id) of branches whose Try is sent again. */
+  retried: [string, string][];
+  /** Transactions whose updated_at moves. */
+  touched: Map<string, number>;
+  /** The latest `now` of the commands that write: the updated_at of their rows. */
+  now: number;
+}
+
 function valueBytes(v: unknown): number {
   if (Buffer.isBuffer(v)) return v.length;
   if (typeof v === 'string') return v.length * 4;
@@ -195,31 +206,108 @@ export class SetBatchWriter {
   // ------------------------------------------------------------ register
 
   private async register(idx: readonly number[]): Promise<void> {
-    const slow: number[] = [];
-    const rows: SqlRow[] = [];
-    const touched: { gid: string; now: number }[] = [];
+    const w: RegisterWrites = { rows: [], retried: [], touched: new Map(), now: 0 };
+    const oneByOne: number[] = [];
+    const unknown: number[] = [];
     for (const i of idx) {
       const c = this.commands[i] as RegisterCommand;
       const k = this.known.get(c.gid);
-      const ids = new Set(c.branches.map((b) => b.branchId));
-      // Only a transaction this batch created is known without a read; a
-      // repeated branch id (a retried Try) needs the stored row to compare.
-      if (!k || ids.size !== c.branches.length || c.branches.some((b) => k.branchIds.has(b.branchId))) {
-        slow.push(i);
+      // A branch id twice in one command compares with itself: the per-command path.
+      if (new Set(c.branches.map((b) => b.branchId)).size !== c.branches.length) oneByOne.push(i);
+      else if (!k || c.branches.some((b) => k.branchIds.has(b.branchId))) unknown.push(i);
+      // Created by this batch: its row is as written, and it has the branches registered since; nothing to read.
+      else if (c.now >= k.txn.deadlineAt) this.results[i] = { ok: false, why: 'expired', txn: k.txn };
+      else {
+        const added = this.planRegister(i, c, k.txn, new Map(), k.branchIds.size, k.maxSeq, w, c.now !== k.txn.updatedAt);
+        for (const b of added) {
+          k.branchIds.add(b.branchId);
+          k.maxSeq = Math.max(k.maxSeq, b.seq);
+        }
+      }
+    }
+    if (unknown.length) {
+      const gids = unknown.map((i) => this.commands[i].gid);
+      for (const g of gids) this.known.delete(g);
+      const txns = await this.lockTransactions(gids);
+      // Only what the comparison needs: the rows of the requested ids (a Try
+      // into a transaction of n branches must not read n payloads), and the
+      // count and highest seq for the limit and the order.
+      const pairs = unknown.flatMap((i) => (this.commands[i] as RegisterCommand).branches.map((b) => [this.commands[i].gid, b.branchId] as [string, string]));
+      const existing = new Map<string, Map<string, BranchRecord>>();
+      for (const part of chunk(pairs, this.o.limits, (p) => ({ values: 2, bytes: valueBytes(p[0]) + valueBytes(p[1]) + 16 }))) {
+        const found = await this.o.runner.all(`SELECT * FROM ${BR} WHERE (gid, branch_id) IN (${tuplePlaceholders(part.length, 2)})`, part.flat());
+        for (const r of found) {
+          const b = toBranch(r);
+          const m = existing.get(b.gid);
+          if (m) m.set(b.branchId, b);
+          else existing.set(b.gid, new Map([[b.branchId, b]]));
+        }
+      }
+      const sizes = new Map<string, { n: number; m: number }>();
+      for (const part of chunk(gids, this.o.limits, (g) => ({ values: 1, bytes: valueBytes(g) + 8 }))) {
+        const rows = await this.o.runner.all(
+          `SELECT gid, COUNT(*) AS n, MAX(seq) AS m FROM ${BR} WHERE gid IN (${placeholders(part.length)}) GROUP BY gid`,
+          part,
+        );
+        for (const r of rows) sizes.set(String(r.gid), { n: Number(r.n), m: Number(r.m ?? 0) });
+      }
+      for (const i of unknown) {
+        const c = this.commands[i] as RegisterCommand;
+        const txn = txns.get(c.gid);
+        if (!txn) this.results[i] = { ok: false, why: 'not_found' };
+        else if (txn.status !== 'TRYING') this.results[i] = { ok: false, why: 'not_trying', txn };
+        else if (c.now >= txn.deadlineAt) this.results[i] = { ok: false, why: 'expired', txn };
+        else {
+          const size = sizes.get(c.gid) ?? { n: 0, m: 0 };
+          this.planRegister(i, c, txn, existing.get(c.gid) ?? new Map(), size.n, size.m, w, true);
+        }
+      }
+    }
+    await this.insert(BR, BR_COLUMNS, w.rows, false);
+    // A retried Try: the branch is about to get its Try again.
+    if (w.retried.length) await this.updatePairs(w.retried, 'try_attempts = try_attempts + 1, updated_at = ?', [w.now], '');
+    for (const part of chunk([...w.touched.keys()], this.o.limits, (g) => ({ values: 1, bytes: valueBytes(g) + 8 }))) {
+      await this.o.runner.run(`UPDATE ${TX} SET updated_at = ? WHERE gid IN (${placeholders(part.length)})`, [w.now, ...part]);
+    }
+    await this.oneByOne(oneByOne);
+  }
+
+  /**
+   * One register command against its transaction's stored branches `byId`
+   * (only the requested ids), `stored` branches in all and highest seq
+   * `maxSeq`: answers it, and adds its writes to `w` unless it is refused.
+   * Answers the branches it adds.
+   */
+  private planRegister(
+    i: number,
+    c: RegisterCommand,
+    txn: TransactionRecord,
+    byId: ReadonlyMap<string, BranchRecord>,
+    stored: number,
+    maxSeq: number,
+    w: RegisterWrites,
+    touch: boolean,
+  ): BranchRecord[] {
+    const out: BranchRecord[] = [];
+    const added: BranchRecord[] = [];
+    const retried: string[] = [];
+    let seq = maxSeq;
+    for (const nb of c.branches) {
+      const old = byId.get(nb.branchId);
+      if (old) {
+        if (old.participant !== nb.participant || old.action !== nb.action || !old.payload.equals(nb.payload)) {
+          this.results[i] = { ok: false, why: 'conflict', txn, branchId: nb.branchId };
+          return [];
+        }
+        // A refused branch is answered without a new call; any other is about to get its Try again.
+        if (old.tryState !== 'REFUSED') retried.push(old.branchId);
+        out.push(old.tryState === 'REFUSED' ? old : { ...old, tryAttempts: old.tryAttempts + 1 });
         continue;
       }
-      if (c.now >= k.txn.deadlineAt) {
-        this.results[i] = { ok: false, why: 'expired', txn: k.txn };
-        continue;
-      }
-      if (k.branchIds.size + c.branches.length > c.maxBranches) {
-        this.results[i] = { ok: false, why: 'too_many', txn: k.txn };
-        continue;
-      }
-      const out: BranchRecord[] = c.branches.map((nb) => ({
+      const rec: BranchRecord = {
         gid: c.gid,
         branchId: nb.branchId,
-        seq: ++k.maxSeq,
+        seq: ++seq,
         participant: nb.participant,
         action: nb.action,
         payload: nb.payload,
@@ -231,33 +319,39 @@ export class SetBatchWriter {
         lastError: '',
         createdAt: c.now,
         updatedAt: c.now,
-      }));
-      for (const b of out) {
-        k.branchIds.add(b.branchId);
-        rows.push({
-          gid: b.gid,
-          branch_id: b.branchId,
-          seq: b.seq,
-          participant: b.participant,
-          action: b.action,
-          payload: b.payload,
-          try_state: b.tryState,
-          try_attempts: 1,
-          phase_two: b.phaseTwo,
-          attempts: 0,
-          next_retry_at: null,
-          last_error: '',
-          created_at: c.now,
-          updated_at: c.now,
-        });
-      }
-      if (out.length && c.now !== k.txn.updatedAt) touched.push({ gid: c.gid, now: c.now });
-      this.results[i] = { ok: true, txn: k.txn, branches: out };
+      };
+      out.push(rec);
+      added.push(rec);
     }
-    await this.insert(BR, BR_COLUMNS, rows, false);
-    // Registered later than created (a sequential Execute): the row's updated_at follows, as on the per-command path.
-    for (const t of touched) await this.o.runner.run(`UPDATE ${TX} SET updated_at = ? WHERE gid = ?`, [t.now, t.gid]);
-    await this.oneByOne(slow);
+    if (stored + added.length > c.maxBranches) {
+      this.results[i] = { ok: false, why: 'too_many', txn };
+      return [];
+    }
+    for (const b of added) {
+      w.rows.push({
+        gid: b.gid,
+        branch_id: b.branchId,
+        seq: b.seq,
+        participant: b.participant,
+        action: b.action,
+        payload: b.payload,
+        try_state: b.tryState,
+        try_attempts: 1,
+        phase_two: b.phaseTwo,
+        attempts: 0,
+        next_retry_at: null,
+        last_error: '',
+        created_at: c.now,
+        updated_at: c.now,
+      });
+    }
+    for (const id of retried) w.retried.push([c.gid, id]);
+    if (added.length || retried.length) {
+      w.now = Math.max(w.now, c.now);
+      if (touch) w.touched.set(c.gid, c.now);
+    }
+    this.results[i] = { ok: true, txn, branches: out };
+    return added;
   }
 
   // ------------------------------------------------------------ Try outcomes

@@ -41,6 +41,21 @@ function sqliteParams(params: readonly unknown[]): unknown[] {
   return params.map((p) => (typeof p === 'boolean' ? (p ? 1 : 0) : p));
 }
 
+/** Told the rows of every query (observers of what the store reads); not told when absent. */
+export type RowsObserver = (rows: SqlRow[], sql: string) => void;
+
+function observed(runner: SqlRunner, onRows: RowsObserver | undefined): SqlRunner {
+  if (!onRows) return runner;
+  return {
+    run: runner.run,
+    all: async (sql, params) => {
+      const rows = await runner.all(sql, params);
+      onRows(rows, sql);
+      return rows;
+    },
+  };
+}
+
 function sqliteRunner(db: SqliteDatabase): SqlRunner {
   let cache = sqliteCaches.get(db);
   if (!cache) sqliteCaches.set(db, (cache = new Map()));
@@ -66,7 +81,12 @@ function mysqlRunner(conn: MysqlConnection): SqlRunner {
   // be prepared for one use.
   const query = (sql: string, params: readonly unknown[]) =>
     new Promise<unknown>((resolve, reject) => {
-      conn.query(sql, params, (err, result) => (err ? reject(err) : resolve(result)));
+      conn.query(sql, params, (err, result) => {
+        if (!err) return resolve(result);
+        // mysql2 keeps the statement with every value inlined: never logged or passed on (see stripStatement).
+        delete (err as { sql?: unknown }).sql;
+        reject(err);
+      });
     });
   return {
     all: async (sql, params) => (await query(sql, params)) as SqlRow[],
@@ -75,8 +95,8 @@ function mysqlRunner(conn: MysqlConnection): SqlRunner {
 }
 
 /** A runner on `connection`, the raw driver connection of a knex transaction (better-sqlite3 Database or mysql2 Connection). */
-export function createSqlRunner(dialect: 'sqlite' | 'mysql', connection: unknown): SqlRunner {
-  return dialect === 'sqlite' ? sqliteRunner(connection as SqliteDatabase) : mysqlRunner(connection as MysqlConnection);
+export function createSqlRunner(dialect: 'sqlite' | 'mysql', connection: unknown, onRows?: RowsObserver): SqlRunner {
+  return observed(dialect === 'sqlite' ? sqliteRunner(connection as SqliteDatabase) : mysqlRunner(connection as MysqlConnection), onRows);
 }
 
 const placeholderLists: string[] = [];

@@ -174,7 +174,12 @@ export class SqlTransactionStore implements TransactionStore {
     let result: R;
     try {
       result = await withTimedConnection(this.knex, this.timeoutMs, async (connection) => {
-        const runner = createSqlRunner(this.dialect, connection);
+        // Whoever watches knex's query-response event (what the store reads) sees these statements too.
+        const runner = createSqlRunner(
+          this.dialect,
+          connection,
+          this.knex.listenerCount('query-response') ? (rows, sql) => this.knex.emit('query-response', rows, { sql }, undefined) : undefined,
+        );
         if (this.dialect === 'mysql') await runner.run('SET TRANSACTION ISOLATION LEVEL READ COMMITTED', []);
         await runner.run(this.dialect === 'mysql' ? 'START TRANSACTION' : 'BEGIN', []);
         try {
