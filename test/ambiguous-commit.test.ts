@@ -41,6 +41,7 @@ class LostAckStore implements TransactionStore {
   purgeFinished: TransactionStore['purgeFinished'] = (before, limit) => this.inner.purgeFinished(before, limit);
   databaseTimeMs: TransactionStore['databaseTimeMs'] = () => this.inner.databaseTimeMs();
   ping: TransactionStore['ping'] = () => this.inner.ping();
+  statementCount: TransactionStore['statementCount'] = () => this.inner.statementCount();
   close: TransactionStore['close'] = () => this.inner.close();
 }
 

@@ -68,6 +68,8 @@ export interface CoordinatorMetrics {
   observeFinished(txn: { status: string; createdAt: number; updatedAt: number }): void;
   /** Records one group-commit batch. */
   observeStoreBatch(commands: number, durationMs: number): void;
+  /** Where tcc_store_statements_total reads from (the store's own count). Until set it shows nothing. */
+  useStatementCount(count: () => number): void;
   /**
    * Where the in-flight gauges read from (a cached, bounded query; see
    * StatsCache). Until set the gauges show nothing.
@@ -117,6 +119,17 @@ export function createCoordinatorMetrics(options: CoordinatorMetricsOptions = {}
     help: 'Group-commit batches: commands written in one local database transaction.',
     buckets: BATCH_SIZES,
     registers,
+  });
+  let statementCount: (() => number) | undefined;
+  new Counter({
+    name: 'tcc_store_statements_total',
+    help: 'Statements the group-commit batches sent to the database, BEGIN and COMMIT included (with tcc_store_batch_duration_seconds_count, commits: statements and fsyncs per transaction).',
+    registers,
+    collect() {
+      if (!statementCount) return;
+      this.reset();
+      this.inc(statementCount());
+    },
   });
   const finished = new Counter({ name: 'tcc_transactions_finished_total', help: 'Transactions that reached a final status.', labelNames: ['status'] as const, registers });
 
@@ -214,6 +227,9 @@ export function createCoordinatorMetrics(options: CoordinatorMetricsOptions = {}
     observeStoreBatch(commands, durationMs) {
       storeBatchCommands.observe(commands);
       storeBatchDuration.observe(Math.max(0, durationMs) / 1000);
+    },
+    useStatementCount(count) {
+      statementCount = count;
     },
     useStatsSource(source, now) {
       stats = { source, now };

@@ -4,6 +4,7 @@ import { chunk, type StatementLimits } from './chunked-insert';
 import { toBranch, toTransaction, truncate, type BranchRow, type TransactionRow } from './row-mapping';
 import { placeholders, tuplePlaceholders, type SqlRow, type SqlRunner } from './sql-runner';
 import type {
+  ClaimCommand,
   CreateCommand,
   DecideCommand,
   DecideResult,
@@ -147,6 +148,8 @@ export class SetBatchWriter {
         return this.decide(idx);
       case 'phaseTwo':
         return this.phaseTwo(idx);
+      case 'claim':
+        return this.claim(idx);
       default:
         return this.oneByOne(idx);
     }
@@ -558,6 +561,37 @@ export class SetBatchWriter {
       }
     }
     await this.oneByOne(slow);
+  }
+
+  // ------------------------------------------------------------ claims
+
+  /**
+   * Compare-and-set on due_at, every claim of the step in one statement: the
+   * row moves to the claimant's lease and token only while its due_at is the
+   * one the claimant saw. All matched: all claimed; else the tokens read back
+   * tell which (each claim's token is its own).
+   */
+  private async claim(idx: readonly number[]): Promise<void> {
+    const items = idx.map((i) => ({ i, c: this.commands[i] as ClaimCommand }));
+    for (const it of items) this.known.delete(it.c.gid);
+    let matched = 0;
+    for (const part of chunk(items, this.o.limits, (it) => ({ values: 6, bytes: 2 * valueBytes(it.c.gid) + valueBytes(it.c.owner) + 96 }))) {
+      const params: unknown[] = [];
+      for (const it of part) params.push(it.c.gid, it.c.leaseUntil);
+      for (const it of part) params.push(it.c.gid, it.c.owner);
+      for (const it of part) params.push(it.c.gid, it.c.expectDueAt);
+      const when = part.map(() => 'WHEN ? THEN ?').join(' ');
+      matched += await this.o.runner.run(
+        `UPDATE ${TX} SET due_at = CASE gid ${when} END, owner = CASE gid ${when} END WHERE (gid, due_at) IN (${tuplePlaceholders(part.length, 2)}) AND status IN ('TRYING', 'CONFIRMING', 'CANCELLING')`,
+        params,
+      );
+    }
+    if (matched === items.length) {
+      for (const it of items) this.results[it.i] = { claimed: true };
+      return;
+    }
+    const now = await this.readTransactions(items.map((it) => it.c.gid));
+    for (const it of items) this.results[it.i] = { claimed: now.get(it.c.gid)?.owner === it.c.owner };
   }
 
   // ------------------------------------------------------------ helpers

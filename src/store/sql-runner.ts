@@ -47,7 +47,7 @@ export type RowsObserver = (rows: SqlRow[], sql: string) => void;
 function observed(runner: SqlRunner, onRows: RowsObserver | undefined): SqlRunner {
   if (!onRows) return runner;
   return {
-    run: runner.run,
+    run: (sql, params) => runner.run(sql, params),
     all: async (sql, params) => {
       const rows = await runner.all(sql, params);
       onRows(rows, sql);
@@ -58,7 +58,7 @@ function observed(runner: SqlRunner, onRows: RowsObserver | undefined): SqlRunne
 
 function sqliteRunner(db: SqliteDatabase): SqlRunner {
   let cache = sqliteCaches.get(db);
-  if (!cache) sqliteCaches.set(db, (cache = new Map()));
+  if (!cache) sqliteCaches.set(db, (cache = new Map<string, SqliteStatement>()));
   const statements = cache;
   const prepared = (sql: string): SqliteStatement => {
     let s = statements.get(sql);

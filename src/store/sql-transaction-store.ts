@@ -46,15 +46,28 @@ const LOGS = 'tcc_logs';
 const PROBE = 'tcc_isolation_probe';
 const LOG_COLUMNS = ['gid', 'branch_id', 'phase', 'attempt', 'outcome', 'grpc_code', 'error', 'started_at', 'duration_ms', 'node', 'operator'] as const;
 
+/** `runner`, telling `count` of every statement. */
+function counted(runner: SqlRunner, count: () => void): SqlRunner {
+  return {
+    all: (sql, params) => {
+      count();
+      return runner.all(sql, params);
+    },
+    run: (sql, params) => {
+      count();
+      return runner.run(sql, params);
+    },
+  };
+}
+
 /**
  * knex builders that run on `connection` (inside the transaction open on it)
  * instead of a pooled one, typed as the transaction the per-command methods
  * take: they only build queries from it (`db(table)…`, `db.raw` as a value).
  */
-function onConnection(knex: Knex, connection: unknown): Knex.Transaction {
-  const db = ((table: string) => knex(table).connection(connection)) as unknown as Knex.Transaction;
-  (db as unknown as { raw: Knex['raw'] }).raw = knex.raw.bind(knex) as Knex['raw'];
-  return db;
+function onConnection(knex: Knex, connection: unknown, count: () => void): Knex.Transaction {
+  const db = ((table: string) => knex(table).connection(connection).on('query', count)) as unknown as Knex.Transaction;
+  return Object.assign(db, { raw: knex.raw.bind(knex) });
 }
 
 /** Options of {@link SqlTransactionStore}. */
@@ -86,6 +99,7 @@ export class SqlTransactionStore implements TransactionStore {
   private readonly timeoutMs: number;
   private readonly keptFailedAttempts: number;
   private readonly guard: SqliteFileGuard | undefined;
+  private statements = 0;
   /** Set while store transactions fail with the storage unavailable; cleared by the next one that commits. */
   private writeFailure: DatabaseUnavailableError | undefined;
 
@@ -143,6 +157,10 @@ export class SqlTransactionStore implements TransactionStore {
     return result;
   }
 
+  statementCount(): number {
+    return this.statements;
+  }
+
   async execute<const T extends readonly StoreCommand[]>(commands: T): Promise<ResultsOf<T>> {
     return this.batchTransaction(async (runner, trx) => {
       const logs: PhaseLogRecord[] = [];
@@ -175,15 +193,18 @@ export class SqlTransactionStore implements TransactionStore {
     try {
       result = await withTimedConnection(this.knex, this.timeoutMs, async (connection) => {
         // Whoever watches knex's query-response event (what the store reads) sees these statements too.
-        const runner = createSqlRunner(
-          this.dialect,
-          connection,
-          this.knex.listenerCount('query-response') ? (rows, sql) => this.knex.emit('query-response', rows, { sql }, undefined) : undefined,
+        const runner = counted(
+          createSqlRunner(
+            this.dialect,
+            connection,
+            this.knex.listenerCount('query-response') ? (rows, sql) => this.knex.emit('query-response', rows, { sql }, undefined) : undefined,
+          ),
+          () => this.statements++,
         );
         if (this.dialect === 'mysql') await runner.run('SET TRANSACTION ISOLATION LEVEL READ COMMITTED', []);
         await runner.run(this.dialect === 'mysql' ? 'START TRANSACTION' : 'BEGIN', []);
         try {
-          const r = await fn(runner, onConnection(this.knex, connection));
+          const r = await fn(runner, onConnection(this.knex, connection, () => this.statements++));
           await runner.run('COMMIT', []);
           return r;
         } catch (err) {

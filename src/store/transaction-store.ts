@@ -298,5 +298,11 @@ export interface TransactionStore {
   databaseTimeMs(): Promise<number | null>;
   /** Answers when the database does. */
   ping(): Promise<void>;
+  /**
+   * Statements the batches of `execute` have sent since the store opened,
+   * transaction control (BEGIN/COMMIT) included: the statements-per-transaction
+   * figure of the metrics and the benchmark.
+   */
+  statementCount(): number;
   close(): Promise<void>;
 }

@@ -1,0 +1,316 @@
+/**
+ * The store writes a group-commit batch as sets (issue 9): a few statements
+ * per command kind, whatever the batch's size. These tests pin that this
+ * changes nothing but the statement count: the same commands written in one
+ * batch or one per batch give the same answers and leave the same rows; and
+ * that the count stays fixed, with no read before a new transaction's writes.
+ */
+import * as crypto from 'node:crypto';
+import { expect } from 'chai';
+import knexFactory, { type Knex } from 'knex';
+import { knexConfigFor, migrateToLatest } from '../src/store/create-store';
+import { SqlTransactionStore } from '../src/store/sql-transaction-store';
+import type { NewBranch, StoreCommand } from '../src/store/transaction-store';
+import type { PhaseLogRecord } from '../src/domain/model';
+import { forEachBackend } from './helpers/backends';
+
+const STUCK = { attempts: 100, ageMs: 3_600_000 };
+const T0 = 1_800_000_000_000;
+
+function branch(id: string, payload = `{"id":"${id}"}`): NewBranch {
+  return { branchId: id, participant: '127.0.0.1:1', action: 'reserve', payload: Buffer.from(payload) };
+}
+
+function tryLog(gid: string, branchId: string, outcome: string, now: number): PhaseLogRecord {
+  return { gid, branchId, phase: 'try', attempt: 1, outcome, grpcCode: 0, error: '', startedAt: now, durationMs: 1, node: 'n1' };
+}
+
+/**
+ * Rounds of commands over transactions named `<p>-<name>`: every case the set
+ * path handles (and the ones it hands to the per-command path), several
+ * transactions per round. Each round's commands all share one `now`.
+ */
+function scenario(p: string): StoreCommand[][] {
+  const g = (name: string) => `${p}-${name}`;
+  const r0 = T0;
+  const r1 = T0 + 10;
+  const r2 = T0 + 20;
+  const r3 = T0 + 30;
+  const r4 = T0 + 40;
+  const r5 = T0 + 50;
+  const ok = (gid: string, b: string, now: number): StoreCommand => ({
+    kind: 'tryOutcome',
+    gid,
+    branchId: b,
+    state: 'SUCCEEDED',
+    error: '',
+    now,
+    log: tryLog(gid, b, 'ok', now),
+  });
+  const refused = (gid: string, b: string, now: number): StoreCommand => ({
+    kind: 'tryOutcome',
+    gid,
+    branchId: b,
+    state: 'REFUSED',
+    error: 'ABORTED: no seats',
+    now,
+    log: tryLog(gid, b, 'refused', now),
+  });
+  const unknown = (gid: string, b: string, now: number): StoreCommand => ({
+    kind: 'tryOutcome',
+    gid,
+    branchId: b,
+    state: 'UNKNOWN',
+    error: 'DEADLINE_EXCEEDED',
+    now,
+    log: tryLog(gid, b, 'unknown', now),
+  });
+  const decide = (gid: string, decision: 'commit' | 'rollback', now: number, token: string): StoreCommand => ({
+    kind: 'decide',
+    gid,
+    decision,
+    reason: decision === 'rollback' ? 'client said so' : '',
+    now,
+    node: 'n1',
+    claimToken: token,
+    leaseUntil: now + 30_000,
+  });
+  const round = (gid: string, now: number, token: string, results: [string, boolean][]): StoreCommand => ({
+    kind: 'phaseTwo',
+    gid,
+    now,
+    node: 'n1',
+    claimToken: token,
+    results: results.map(([branchId, good]) => ({ branchId, attempted: true, ok: good, error: good ? '' : 'UNAVAILABLE: down', nextRetryAt: now + 1_000 })),
+    logs: results.map(([branchId, good]) => ({
+      gid,
+      branchId,
+      phase: 'confirm' as const,
+      attempt: 1,
+      outcome: good ? 'ok' : 'failed',
+      grpcCode: good ? 0 : 14,
+      error: good ? '' : 'UNAVAILABLE: down',
+      startedAt: now,
+      durationMs: 2,
+      node: 'n1',
+    })),
+    stuck: STUCK,
+  });
+  const create = (gid: string, now: number, deadlineAt = now + 60_000): StoreCommand => ({ kind: 'create', gid, now, deadlineAt });
+  const register = (gid: string, now: number, branches: NewBranch[], maxBranches = 8): StoreCommand => ({ kind: 'register', gid, now, branches, maxBranches });
+
+  return [
+    // Set-up: transactions that exist before the rounds under test.
+    [create(g('old'), r0), register(g('old'), r0, [branch('x')]), create(g('seq'), r0), create(g('full'), r0), register(g('full'), r0, [branch('1')], 2)],
+    [
+      // Fresh Executes: created and registered in one batch, nothing read.
+      create(g('a'), r1),
+      register(g('a'), r1, [branch('1'), branch('2')]),
+      create(g('b'), r1),
+      register(g('b'), r1, [branch('1'), branch('2'), branch('3')]),
+      // A client gid begun before: not created; its register reads the stored rows.
+      create(g('old'), r1),
+      register(g('old'), r1, [branch('x'), branch('y')]),
+      // Over the limit, past the deadline, a repeated id, an unknown gid.
+      create(g('many'), r1),
+      register(g('many'), r1, [branch('1'), branch('2'), branch('3')], 2),
+      create(g('late'), r1, r1),
+      register(g('late'), r1, [branch('1')]),
+      create(g('dup'), r1),
+      register(g('dup'), r1, [branch('1'), branch('1')]),
+      register(g('none'), r1, [branch('1')]),
+      // Sequential registers into one transaction, and a stored transaction at its limit.
+      register(g('seq'), r1, [branch('1')]),
+      register(g('seq'), r1, [branch('2')]),
+      register(g('full'), r1, [branch('2'), branch('3')], 2),
+    ],
+    [
+      ok(g('a'), '1', r2),
+      ok(g('a'), '2', r2),
+      ok(g('b'), '1', r2),
+      refused(g('b'), '2', r2),
+      unknown(g('b'), '3', r2),
+      // The same branch twice: the second answer replaces an unknown one.
+      unknown(g('old'), 'x', r2),
+      ok(g('old'), 'x', r2),
+      ok(g('old'), 'y', r2),
+      // A branch that does not exist; a retried Try of a stored branch; a conflicting one.
+      ok(g('seq'), 'nope', r2),
+      register(g('seq'), r2, [branch('1')]),
+      register(g('old'), r2, [branch('y', 'other payload')]),
+      ok(g('seq'), '1', r2),
+      refused(g('seq'), '2', r2),
+    ],
+    [
+      decide(g('a'), 'commit', r3, 'n1/a'),
+      // A commit with a refused and an unknown Try: rolled back, the refused branch skipped.
+      decide(g('b'), 'commit', r3, 'n1/b'),
+      decide(g('old'), 'rollback', r3, 'n1/old'),
+      decide(g('seq'), 'commit', r3, 'n1/seq'),
+      // Decided twice in one batch: the first wins, the second is told.
+      decide(g('full'), 'commit', r3, 'n1/full-1'),
+      decide(g('full'), 'rollback', r3, 'n1/full-2'),
+      decide(g('none'), 'commit', r3, 'n1/none'),
+      // Past its deadline: the commit becomes a rollback.
+      decide(g('late'), 'commit', r3, 'n1/late'),
+    ],
+    [
+      round(g('a'), r4, 'n1/a', [
+        ['1', true],
+        ['2', true],
+      ]),
+      // One Cancel fails: the per-command path records it.
+      round(g('b'), r4, 'n1/b', [
+        ['1', true],
+        ['3', false],
+      ]),
+      // Only one of two pending branches answered: not finished.
+      round(g('old'), r4, 'n1/old', [['x', true]]),
+      // A round for a transaction that is not in phase two.
+      round(g('many'), r4, 'n1/many', [['1', true]]),
+      { kind: 'claim', gid: g('old'), expectDueAt: 0, owner: 'n2/wrong', leaseUntil: r4 + 5_000, now: r4 },
+      { kind: 'claim', gid: g('seq'), expectDueAt: r3 + 30_000, owner: 'n2/seq', leaseUntil: r4 + 5_000, now: r4 },
+    ],
+    [
+      round(g('old'), r5, 'n1/old', [['y', true]]),
+      round(g('seq'), r5, 'n2/seq', [
+        ['1', true],
+        ['2', true],
+      ]),
+      { kind: 'expedite', gid: g('b'), now: r5 },
+      { kind: 'resolve', gid: g('b'), branchId: '3', reason: 'fixed by hand', operator: 'ops', now: r5, node: 'n1' },
+    ],
+  ];
+}
+
+/** Answers and rows with the prefix taken out of every gid, so two runs compare. */
+function unprefixed(v: unknown, p: string): unknown {
+  return JSON.parse(JSON.stringify(v, (_k, x: unknown) => (typeof x === 'string' && x.startsWith(`${p}-`) ? x.slice(p.length + 1) : x)));
+}
+
+describe('set-based store batches', function () {
+  this.timeout(60_000);
+  forEachBackend((backend) => {
+    let knex: Knex | undefined;
+    let store: SqlTransactionStore | undefined;
+
+    before(async function () {
+      const { config, dialect } = knexConfigFor(backend.url, 4);
+      knex = knexFactory(config);
+      await migrateToLatest(knex);
+      store = new SqlTransactionStore(knex, dialect);
+    });
+
+    after(async function () {
+      if (store) await store.close();
+    });
+
+    async function rowsOf(p: string): Promise<unknown> {
+      const like = `${p}-%`;
+      const txns = await knex!('tcc_transactions').where('gid', 'like', like).orderBy('gid');
+      const branches = await knex!('tcc_branches').where('gid', 'like', like).orderBy(['gid', 'seq']);
+      const logs = await knex!('tcc_logs').where('gid', 'like', like).orderBy(['gid', 'id']);
+      const norm = (r: Record<string, unknown>) => {
+        const { id: _id, ...rest } = r;
+        for (const k of Object.keys(rest)) if (Buffer.isBuffer(rest[k])) rest[k] = (rest[k]).toString('hex');
+        if ('stuck' in rest) rest.stuck = Boolean(Number(rest.stuck));
+        return rest;
+      };
+      return unprefixed({ txns: txns.map(norm), branches: branches.map(norm), logs: logs.map(norm) }, p);
+    }
+
+    it('answers every command, and leaves every row, as writing the commands one per batch does', async function () {
+      const p = crypto.randomBytes(4).toString('hex');
+      const together = `t${p}`;
+      const alone = `s${p}`;
+      const answersTogether: unknown[][] = [];
+      const answersAlone: unknown[][] = [];
+      const roundsT = scenario(together);
+      const roundsS = scenario(alone);
+      for (let r = 0; r < roundsT.length; r++) {
+        answersTogether.push(unprefixed(await store!.execute(roundsT[r]), together) as unknown[]);
+        const one: unknown[] = [];
+        for (const c of roundsS[r]) one.push(...(await store!.execute([c])));
+        answersAlone.push(unprefixed(one, alone) as unknown[]);
+      }
+      for (let r = 0; r < answersTogether.length; r++) {
+        for (let i = 0; i < answersTogether[r].length; i++) {
+          expect(answersTogether[r][i], `round ${r}, command ${i} (${roundsT[r][i].kind} ${roundsT[r][i].gid})`).to.deep.equal(answersAlone[r][i]);
+        }
+      }
+      expect(await rowsOf(together)).to.deep.equal(await rowsOf(alone));
+      // The scenario reaches the outcomes it was written for.
+      const [, created, tried, decided, rounds] = answersTogether as [unknown, Record<string, unknown>[], Record<string, unknown>[], Record<string, unknown>[], Record<string, unknown>[]];
+      expect(created.map((x) => (x as { created?: boolean; ok?: boolean; why?: string }).created ?? (x as { why?: string }).why ?? (x as { ok?: boolean }).ok)).to.deep.equal([
+        true, true, true, true, false, true, true, 'too_many', true, 'expired', true, true, 'not_found', true, true, 'too_many',
+      ]);
+      expect(tried.slice(9, 11).map((x) => (x as { why?: string; ok?: boolean }).why ?? (x as { ok?: boolean }).ok)).to.deep.equal([true, 'conflict']);
+      expect(decided.map((x) => (x as { decided?: boolean; found: boolean }).decided ?? (x as { found: boolean }).found)).to.deep.equal([
+        true, true, true, true, true, false, false, true,
+      ]);
+      expect((rounds[0] as { finished?: boolean }).finished).to.equal(true);
+      expect(rounds.slice(4).map((x) => (x as { claimed: boolean }).claimed)).to.deep.equal([false, true]);
+    });
+
+    it('writes a batch in the same number of statements for 8 and for 64 transactions, reading nothing before a new one', async function () {
+      const statementsFor = async (n: number) => {
+        const p = crypto.randomBytes(4).toString('hex');
+        const gids = Array.from({ length: n }, (_, i) => `${p}-${i}`);
+        const counts: number[] = [];
+        let rowsRead = 0;
+        const onRows = (rows: unknown) => {
+          if (Array.isArray(rows)) rowsRead += rows.length;
+        };
+        knex!.on('query-response', onRows);
+        const step = async (commands: StoreCommand[]) => {
+          const before = store!.statementCount();
+          rowsRead = 0;
+          await store!.execute(commands);
+          counts.push(store!.statementCount() - before);
+          return rowsRead;
+        };
+        try {
+          const now = Date.now();
+          const readOnCreate = await step(gids.flatMap((gid) => [create(gid, now), { kind: 'register', gid, now, branches: [branch('1'), branch('2')], maxBranches: 8 }]));
+          expect(readOnCreate, 'rows read by the batch creating the transactions').to.equal(0);
+          await step(
+            gids.flatMap((gid) => [
+              { kind: 'tryOutcome', gid, branchId: '1', state: 'SUCCEEDED', error: '', now, log: tryLog(gid, '1', 'ok', now) },
+              { kind: 'tryOutcome', gid, branchId: '2', state: 'SUCCEEDED', error: '', now, log: tryLog(gid, '2', 'ok', now) },
+              { kind: 'decide', gid, decision: 'commit', reason: '', now, node: 'n1', claimToken: `n1/${gid}`, leaseUntil: now + 30_000 },
+            ]),
+          );
+          await step(
+            gids.map(
+              (gid) =>
+                ({
+                  kind: 'phaseTwo',
+                  gid,
+                  now,
+                  node: 'n1',
+                  claimToken: `n1/${gid}`,
+                  results: ['1', '2'].map((b) => ({ branchId: b, attempted: true, ok: true, error: '', nextRetryAt: 0 })),
+                  logs: [],
+                  stuck: STUCK,
+                }),
+            ),
+          );
+          const done = await knex!('tcc_transactions').whereIn('gid', gids).where('status', 'CONFIRMED').count({ n: '*' });
+          expect(Number(done[0].n)).to.equal(n);
+        } finally {
+          knex!.off('query-response', onRows);
+        }
+        return counts;
+      };
+      const small = await statementsFor(8);
+      const large = await statementsFor(64);
+      expect(large, 'statements per batch: create+register, Try outcomes+decision, phase two').to.deep.equal(small);
+      // BEGIN and COMMIT (and MySQL's SET TRANSACTION) around a handful of set statements.
+      expect(small.reduce((a, b) => a + b, 0)).to.be.at.most(backend.name === 'sqlite' ? 18 : 21);
+    });
+  });
+});
+
+function create(gid: string, now: number): StoreCommand {
+  return { kind: 'create', gid, now, deadlineAt: now + 60_000 };
+}
