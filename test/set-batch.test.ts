@@ -123,6 +123,11 @@ function scenario(p: string): StoreCommand[][] {
       register(g('seq'), r1, [branch('1')]),
       register(g('seq'), r1, [branch('2')]),
       register(g('full'), r1, [branch('2'), branch('3')], 2),
+      // Created in this batch, then the same branch again (a retried Try) and another one.
+      create(g('c'), r1),
+      register(g('c'), r1, [branch('1')]),
+      register(g('c'), r1, [branch('1')]),
+      register(g('c'), r1, [branch('2')]),
     ],
     [
       ok(g('a'), '1', r2),
@@ -140,6 +145,8 @@ function scenario(p: string): StoreCommand[][] {
       register(g('old'), r2, [branch('y', 'other payload')]),
       ok(g('seq'), '1', r2),
       refused(g('seq'), '2', r2),
+      // A late answer for a branch refused already: nothing changes.
+      ok(g('b'), '2', r2),
     ],
     [
       decide(g('a'), 'commit', r3, 'n1/a'),
@@ -241,13 +248,25 @@ describe('set-based store batches', function () {
       expect(await rowsOf(together)).to.deep.equal(await rowsOf(alone));
       // The scenario reaches the outcomes it was written for.
       const [, created, tried, decided, rounds] = answersTogether as [unknown, Record<string, unknown>[], Record<string, unknown>[], Record<string, unknown>[], Record<string, unknown>[]];
-      expect(created.map((x) => (x as { created?: boolean; ok?: boolean; why?: string }).created ?? (x as { why?: string }).why ?? (x as { ok?: boolean }).ok)).to.deep.equal([
-        true, true, true, true, false, true, true, 'too_many', true, 'expired', true, true, 'not_found', true, true, 'too_many',
+      const outcome = (x: unknown): unknown => {
+        const o = x as { created?: boolean; ok?: boolean; why?: string; tryState?: string | null; branches?: { branchId: string; seq: number; tryAttempts: number }[] };
+        if (o.created !== undefined) return o.created;
+        if ('tryState' in o) return o.tryState;
+        if (o.ok && o.branches) return o.branches.map((b) => `${b.branchId}#${b.seq}x${b.tryAttempts}`).join(',');
+        return o.why ?? o.ok;
+      };
+      expect(created.map(outcome)).to.deep.equal([
+        true, '1#1x1,2#2x1', true, '1#1x1,2#2x1,3#3x1', false, 'x#1x2,y#2x1', true, 'too_many', true, 'expired', true, '1#1x1,1#1x2', 'not_found',
+        '1#1x1', '2#2x1', 'too_many', true, '1#1x1', '1#1x2', '2#2x1',
       ]);
-      expect(tried.slice(9, 11).map((x) => (x as { why?: string; ok?: boolean }).why ?? (x as { ok?: boolean }).ok)).to.deep.equal([true, 'conflict']);
+      expect(tried.map(outcome)).to.deep.equal([
+        'SUCCEEDED', 'SUCCEEDED', 'SUCCEEDED', 'REFUSED', 'UNKNOWN', 'UNKNOWN', 'SUCCEEDED', 'SUCCEEDED', null, '1#1x2', 'conflict', 'SUCCEEDED', 'REFUSED', 'REFUSED',
+      ]);
       expect(decided.map((x) => (x as { decided?: boolean; found: boolean }).decided ?? (x as { found: boolean }).found)).to.deep.equal([
         true, true, true, true, true, false, false, true,
       ]);
+      const status = (x: unknown) => (x as { txn: { status: string } | null }).txn?.status;
+      expect(rounds.slice(0, 4).map(status)).to.deep.equal(['CONFIRMED', 'CANCELLING', 'CANCELLING', 'TRYING']);
       expect((rounds[0] as { finished?: boolean }).finished).to.equal(true);
       expect(rounds.slice(4).map((x) => (x as { claimed: boolean }).claimed)).to.deep.equal([false, true]);
     });
