@@ -108,9 +108,6 @@ function scenario(p: string): StoreCommand[][] {
       register(g('a'), r1, [branch('1'), branch('2')]),
       create(g('b'), r1),
       register(g('b'), r1, [branch('1'), branch('2'), branch('3')]),
-      // A client gid begun before: not created; its register reads the stored rows.
-      create(g('old'), r1),
-      register(g('old'), r1, [branch('x'), branch('y')]),
       // Over the limit, past the deadline, a repeated id, an unknown gid.
       create(g('many'), r1),
       register(g('many'), r1, [branch('1'), branch('2'), branch('3')], 2),
@@ -119,15 +116,23 @@ function scenario(p: string): StoreCommand[][] {
       create(g('dup'), r1),
       register(g('dup'), r1, [branch('1'), branch('1')]),
       register(g('none'), r1, [branch('1')]),
-      // Sequential registers into one transaction, and a stored transaction at its limit.
-      register(g('seq'), r1, [branch('1')]),
-      register(g('seq'), r1, [branch('2')]),
-      register(g('full'), r1, [branch('2'), branch('3')], 2),
       // Created in this batch, then the same branch again (a retried Try) and another one.
       create(g('c'), r1),
       register(g('c'), r1, [branch('1')]),
       register(g('c'), r1, [branch('1')]),
       register(g('c'), r1, [branch('2')]),
+    ],
+    [
+      // A client gid begun before: not created; its register reads the stored rows.
+      create(g('old'), r1),
+      register(g('old'), r1, [branch('x'), branch('y')]),
+      // Sequential registers into one transaction, and a stored transaction at its limit.
+      register(g('seq'), r1, [branch('1')]),
+      register(g('seq'), r1, [branch('2')]),
+      register(g('full'), r1, [branch('2'), branch('3')], 2),
+      // Created now beside one that existed: read back, not known.
+      create(g('d'), r1),
+      register(g('d'), r1, [branch('1')]),
     ],
     [
       ok(g('a'), '1', r2),
@@ -247,7 +252,7 @@ describe('set-based store batches', function () {
       }
       expect(await rowsOf(together)).to.deep.equal(await rowsOf(alone));
       // The scenario reaches the outcomes it was written for.
-      const [, created, tried, decided, rounds] = answersTogether as [unknown, Record<string, unknown>[], Record<string, unknown>[], Record<string, unknown>[], Record<string, unknown>[]];
+      const [, fresh, stored, tried, decided, rounds] = answersTogether as Record<string, unknown>[][];
       const outcome = (x: unknown): unknown => {
         const o = x as { created?: boolean; ok?: boolean; why?: string; tryState?: string | null; branches?: { branchId: string; seq: number; tryAttempts: number }[] };
         if (o.created !== undefined) return o.created;
@@ -255,10 +260,10 @@ describe('set-based store batches', function () {
         if (o.ok && o.branches) return o.branches.map((b) => `${b.branchId}#${b.seq}x${b.tryAttempts}`).join(',');
         return o.why ?? o.ok;
       };
-      expect(created.map(outcome)).to.deep.equal([
-        true, '1#1x1,2#2x1', true, '1#1x1,2#2x1,3#3x1', false, 'x#1x2,y#2x1', true, 'too_many', true, 'expired', true, '1#1x1,1#1x2', 'not_found',
-        '1#1x1', '2#2x1', 'too_many', true, '1#1x1', '1#1x2', '2#2x1',
+      expect(fresh.map(outcome)).to.deep.equal([
+        true, '1#1x1,2#2x1', true, '1#1x1,2#2x1,3#3x1', true, 'too_many', true, 'expired', true, '1#1x1,1#1x2', 'not_found', true, '1#1x1', '1#1x2', '2#2x1',
       ]);
+      expect(stored.map(outcome)).to.deep.equal([false, 'x#1x2,y#2x1', '1#1x1', '2#2x1', 'too_many', true, '1#1x1']);
       expect(tried.map(outcome)).to.deep.equal([
         'SUCCEEDED', 'SUCCEEDED', 'SUCCEEDED', 'REFUSED', 'UNKNOWN', 'UNKNOWN', 'SUCCEEDED', 'SUCCEEDED', null, '1#1x2', 'conflict', 'SUCCEEDED', 'REFUSED', 'REFUSED',
       ]);
