@@ -76,6 +76,33 @@ describe('GroupCommitter (SQLite store)', function () {
     expect(await store.getTransaction('g99')).to.not.equal(null);
   });
 
+  it('starts a batch at once when idle; what arrives while one is written waits for its end and goes in one batch, even with several batches allowed', async () => {
+    const gated = gatedStore(store);
+    const seen: number[] = [];
+    const execute = gated.execute.bind(gated);
+    gated.execute = ((commands: readonly StoreCommand[]) => {
+      seen.push(commands.length);
+      return execute(commands);
+    }) as TransactionStore['execute'];
+    const gc = new GroupCommitter(gated, { maxConcurrentBatches: 4 });
+    const now = Date.now();
+    const create = (gid: string) => ({ kind: 'create', gid, now, deadlineAt: now + 60_000 }) as const;
+    gated.close_();
+    const first = gc.submit([create('alone')] as const);
+    // No event-loop turn, no timer: the lone caller's batch is under way after the current microtasks.
+    for (let i = 0; i < 5; i++) await Promise.resolve();
+    expect(seen, 'batches started before any event-loop turn').to.deep.equal([1]);
+    const later: Promise<unknown>[] = [];
+    for (let i = 0; i < 6; i++) {
+      later.push(gc.submit([create(`later-${i}`)] as const));
+      await new Promise((r) => setImmediate(r));
+    }
+    expect(seen, 'nothing starts while the first batch is written').to.deep.equal([1]);
+    gated.open();
+    await Promise.all([first, ...later]);
+    expect(seen).to.deep.equal([1, 6]);
+  });
+
   it("one caller's failing command fails only that caller; the others' writes are durable", async () => {
     const gc = new GroupCommitter(store);
     const now = Date.now();
