@@ -276,8 +276,9 @@ export class TransactionEngine {
   }
 
   /** Recovery: one phase-two round of a decided transaction claimed at `claimedAt`. */
-  async runPhaseTwo(txn: TransactionRecord, claim: { claimToken: string; slots?: ReservedSlots }): Promise<void> {
-    await this.runRound(txn, undefined, { ...claim, recovery: true });
+  /** Runs a recovery round; answers the row it left (null when the transaction is gone). */
+  runPhaseTwo(txn: TransactionRecord, claim: { claimToken: string; slots?: ReservedSlots }): Promise<TransactionRecord | null> {
+    return this.runRound(txn, undefined, { ...claim, recovery: true });
   }
 
   async begin(input: { gid?: string; timeoutMs?: number } & CallDeadline): Promise<TransactionRecord> {

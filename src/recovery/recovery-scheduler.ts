@@ -59,6 +59,13 @@ export class RecoveryScheduler {
   private readonly rounds = new Set<Promise<void>>();
   /** Deadline rollbacks started by sweeps and still running. */
   private readonly deadlineRounds = new Set<Promise<void>>();
+  /**
+   * Rounds in flight when the last sweep left due work unclaimed for want of
+   * slots or room (a backlog), or undefined: once half of them have ended,
+   * the next sweep runs at once rather than a sweep interval later, so a
+   * backlog drains at the pace its participant answers.
+   */
+  private backlogRounds: number | undefined;
 
   constructor(private readonly o: RecoverySchedulerOptions) {
     this.lease = o.lease ?? alwaysHeld;
@@ -155,8 +162,13 @@ export class RecoveryScheduler {
    */
   private async sweepPhaseTwo(): Promise<void> {
     const limiter = this.o.engine.limiter;
-    while (this.rounds.size < MAX_RECOVERY_ROUNDS) {
+    this.backlogRounds = undefined;
+    for (;;) {
       const room = MAX_RECOVERY_ROUNDS - this.rounds.size;
+      if (room <= 0) {
+        this.backlogRounds = this.rounds.size;
+        return;
+      }
       const due = await this.o.store.findDuePhaseTwo(this.o.clock.now(), Math.min(PAGE, room), limiter.fullTargets());
       if (due.length === 0) return;
       const reserved = due.map((d) => reserveSlots(limiter, d.targets));
@@ -168,12 +180,28 @@ export class RecoveryScheduler {
         if (token === undefined) releaseSlots(slots);
         else this.track(this.rounds, this.work(d, token, slots));
       });
+      // A target filled up: its due work waits for freed slots (see
+      // backlogRounds) rather than a next page, whose query would have to
+      // skip that target's whole backlog.
+      if (reserved.some((r) => r === null)) {
+        this.backlogRounds = this.rounds.size;
+        return;
+      }
       if (due.length < PAGE || tokens.every((t) => t === undefined)) return;
     }
   }
 
-  private track(set: Set<Promise<void>>, round: Promise<void>): void {
-    const p = round.finally(() => set.delete(p));
+  private track(set: Set<Promise<void>>, round: Promise<boolean>): void {
+    const p: Promise<void> = round.then((finished) => {
+      set.delete(p);
+      // Only a backlog whose participant answers drains early: rounds that
+      // fail leave their transactions to their retry times, and a participant
+      // that is down still meets one sweep's worth of calls per interval.
+      if (finished && set === this.rounds && this.backlogRounds !== undefined && this.rounds.size <= this.backlogRounds / 2) {
+        this.backlogRounds = undefined;
+        this.loop.wakeAt(Date.now());
+      }
+    });
     set.add(p);
   }
 
@@ -193,16 +221,20 @@ export class RecoveryScheduler {
   }
 
   /** Works a claimed transaction: the deadline rollback of a TRYING one, a phase-two round of a decided one. Never rejects. */
-  private async work(d: DueTransaction, claimToken: string, slots?: ReservedSlots): Promise<void> {
+  /** Works a claimed transaction; answers whether it finished (a round that drained it, or a rollback). Never rejects. */
+  private async work(d: DueTransaction, claimToken: string, slots?: ReservedSlots): Promise<boolean> {
     try {
       if (d.status === 'TRYING') {
         await this.o.engine.rollbackExpired(d.gid);
-        return;
+        return true;
       }
       const txn = await this.o.store.getTransaction(d.gid);
-      if (txn && !isFinal(txn.status)) await this.o.engine.runPhaseTwo(txn, { claimToken, slots });
+      if (!txn || isFinal(txn.status)) return true;
+      const after = await this.o.engine.runPhaseTwo(txn, { claimToken, slots });
+      return after === null || isFinal(after.status);
     } catch (err) {
       this.o.logger.error({ gid: d.gid, err: describeError(err) }, 'recovery of transaction failed; will retry');
+      return false;
     } finally {
       if (slots) releaseSlots(slots);
     }

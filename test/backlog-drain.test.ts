@@ -1,0 +1,71 @@
+import { expect } from 'chai';
+import type { RunningCoordinator } from '../src/coordinator';
+import { createCoordinatorClient, forEachBackend, pollUntil, startTestCoordinator, type TestCoordinatorClient } from './helpers/backends';
+import { startTestParticipant, type TestParticipant } from './helpers/test-participant';
+
+const BACKLOG = 40;
+const PER_TARGET = 4;
+const SWEEP_MS = 5_000;
+
+/**
+ * A backlog of decided transactions drains at the pace its participant
+ * answers once it is back (issue 9), not one sweep's worth of rounds (the
+ * per-target limit) per sweep interval: here 40 transactions at 4 a time
+ * would take ten 5-second sweeps.
+ */
+forEachBackend((backend) => {
+  describe('backlog drain', function () {
+    this.timeout(120_000);
+    let participant: TestParticipant;
+    let running: RunningCoordinator | undefined;
+    let client: TestCoordinatorClient | undefined;
+
+    before(async () => {
+      participant = await startTestParticipant();
+    });
+    after(async () => {
+      client?.close();
+      await running?.shutdown();
+      await participant?.stop();
+    });
+
+    it(`confirms ${BACKLOG} transactions waiting on a participant that came back well within one sweep interval, ${PER_TARGET} calls at a time`, async () => {
+      running = await startTestCoordinator(backend, {
+        TCC_SWEEP_INTERVAL_MS: String(SWEEP_MS),
+        TCC_RETRY_INITIAL_MS: '100',
+        TCC_RETRY_MAX_MS: '200',
+        TCC_RECOVERY_CONCURRENCY_PER_TARGET: String(PER_TARGET),
+        TCC_SHUTDOWN_GRACE_MS: '1000',
+      });
+      client = createCoordinatorClient(running.address, 30_000);
+      participant.setBehavior('confirm', 'unavailable');
+      const gids: string[] = [];
+      for (let i = 0; i < BACKLOG; i++) {
+        const t = await client.execute({ branches: [{ branch_id: 'b1', participant: participant.target, action: 'pay' }] });
+        expect(t.status).to.equal('CONFIRMING');
+        gids.push(t.gid);
+      }
+      // Every one has failed a Confirm: the backlog is due for recovery.
+      await participant.waitForCalls((c) => c.phase === 'confirm', 30_000, BACKLOG);
+      await pollUntil(
+        () => Promise.all(gids.map((gid) => client!.getTransaction({ gid }))),
+        (all) => all.every((t) => t.branches[0].attempts >= 1),
+        'a failed Confirm recorded for each',
+        30_000,
+        50,
+      );
+
+      participant.setBehavior('confirm', 'ok');
+      const back = Date.now();
+      await pollUntil(
+        () => Promise.all(gids.map((gid) => client!.getTransaction({ gid }))),
+        (all) => all.every((t) => t.status === 'CONFIRMED'),
+        'all CONFIRMED',
+        60_000,
+        50,
+      );
+      const drainedMs = Date.now() - back;
+      expect(drainedMs, `drained in ${drainedMs} ms`).to.be.below(SWEEP_MS - 1_000);
+    });
+  });
+});
