@@ -276,9 +276,9 @@ export class TransactionEngine {
   }
 
   /** Recovery: one phase-two round of a decided transaction claimed at `claimedAt`. */
-  /** Runs a recovery round; answers the row it left (null when the transaction is gone). */
-  runPhaseTwo(txn: TransactionRecord, claim: { claimToken: string; slots?: ReservedSlots }): Promise<TransactionRecord | null> {
-    return this.runRound(txn, undefined, { ...claim, recovery: true });
+  /** Runs a recovery round (on `branches` when given, else it reads them); answers the row it left (null when the transaction is gone). */
+  runPhaseTwo(txn: TransactionRecord, claim: { claimToken: string; slots?: ReservedSlots; branches?: BranchRecord[] }): Promise<TransactionRecord | null> {
+    return this.runRound(txn, claim.branches, { claimToken: claim.claimToken, slots: claim.slots, recovery: true });
   }
 
   async begin(input: { gid?: string; timeoutMs?: number } & CallDeadline): Promise<TransactionRecord> {

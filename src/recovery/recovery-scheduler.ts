@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { isRecoveryClock, type Clock } from '../domain/clock';
-import { isFinal } from '../domain/model';
+import { isFinal, type BranchRecord, type TransactionRecord } from '../domain/model';
 import type { TransactionEngine } from '../engine/transaction-engine';
 import { TransactionNotFoundError } from '../engine/errors';
 import type { TransactionView } from '../engine/transaction-engine';
@@ -206,31 +206,35 @@ export class RecoveryScheduler {
   }
 
   /** Claims one due transaction with a fresh fencing token; answers the token, or undefined when another worker claimed it first. */
-  private async claim(d: DueTransaction): Promise<string | undefined> {
+  private async claim(d: DueTransaction): Promise<Claim | undefined> {
     const now = this.o.clock.now();
     const owner = newClaimToken(this.o.node);
     try {
-      const [{ claimed }] = await this.o.committer.submit([
-        { kind: 'claim', gid: d.gid, expectDueAt: d.dueAt, owner, leaseUntil: now + this.o.claimLeaseMs, now },
+      // A phase-two round needs the row and its branches: read with the claims of its batch, not one by one.
+      const [res] = await this.o.committer.submit([
+        { kind: 'claim', gid: d.gid, expectDueAt: d.dueAt, owner, leaseUntil: now + this.o.claimLeaseMs, now, withRows: d.status !== 'TRYING' },
       ] as const);
-      return claimed ? owner : undefined;
+      return res.claimed ? { token: owner, txn: res.txn, branches: res.branches } : undefined;
     } catch (err) {
       this.o.logger.error({ gid: d.gid, err: describeError(err) }, 'claiming a due transaction failed; will retry');
       return undefined;
     }
   }
 
-  /** Works a claimed transaction: the deadline rollback of a TRYING one, a phase-two round of a decided one. Never rejects. */
-  /** Works a claimed transaction; answers whether it finished (a round that drained it, or a rollback). Never rejects. */
-  private async work(d: DueTransaction, claimToken: string, slots?: ReservedSlots): Promise<boolean> {
+  /**
+   * Works a claimed transaction: the deadline rollback of a TRYING one, a
+   * phase-two round of a decided one (from the rows its claim read, when it
+   * did). Answers whether it finished. Never rejects.
+   */
+  private async work(d: DueTransaction, claim: Claim, slots?: ReservedSlots): Promise<boolean> {
     try {
       if (d.status === 'TRYING') {
         await this.o.engine.rollbackExpired(d.gid);
         return true;
       }
-      const txn = await this.o.store.getTransaction(d.gid);
+      const txn = claim.txn ?? (await this.o.store.getTransaction(d.gid));
       if (!txn || isFinal(txn.status)) return true;
-      const after = await this.o.engine.runPhaseTwo(txn, { claimToken, slots });
+      const after = await this.o.engine.runPhaseTwo(txn, { claimToken: claim.token, slots, branches: claim.branches });
       return after === null || isFinal(after.status);
     } catch (err) {
       this.o.logger.error({ gid: d.gid, err: describeError(err) }, 'recovery of transaction failed; will retry');
@@ -239,6 +243,13 @@ export class RecoveryScheduler {
       if (slots) releaseSlots(slots);
     }
   }
+}
+
+/** A claim won: its fencing token, and the rows read with it when asked. */
+interface Claim {
+  token: string;
+  txn?: TransactionRecord;
+  branches?: BranchRecord[];
 }
 
 /**

@@ -586,12 +586,19 @@ export class SetBatchWriter {
         params,
       );
     }
-    if (matched === items.length) {
+    const withRows = items.filter((it) => it.c.withRows);
+    if (matched === items.length && withRows.length === 0) {
       for (const it of items) this.results[it.i] = { claimed: true };
       return;
     }
-    const now = await this.readTransactions(items.map((it) => it.c.gid));
-    for (const it of items) this.results[it.i] = { claimed: now.get(it.c.gid)?.owner === it.c.owner };
+    const rows = await this.readTransactions((matched === items.length ? withRows : items).map((it) => it.c.gid));
+    const claimed = items.filter((it) => rows.get(it.c.gid)?.owner === it.c.owner);
+    const wanted = claimed.filter((it) => it.c.withRows);
+    const branches = wanted.length ? await this.branchesOf(wanted.map((it) => it.c.gid)) : new Map<string, BranchRecord[]>();
+    for (const it of items) this.results[it.i] = { claimed: false };
+    for (const it of claimed) {
+      this.results[it.i] = it.c.withRows ? { claimed: true, txn: rows.get(it.c.gid), branches: branches.get(it.c.gid) ?? [] } : { claimed: true };
+    }
   }
 
   // ------------------------------------------------------------ helpers

@@ -670,23 +670,27 @@ export class SqlTransactionStore implements TransactionStore {
   }
 
   async findDuePhaseTwo(now: number, limit: number, fullTargets: readonly string[]): Promise<DuePhaseTwo[]> {
-    const q = this.knex<TransactionRow>(TX)
-      .select('gid', 'status', 'due_at')
-      .whereIn('status', ['CONFIRMING', 'CANCELLING'])
-      .where('due_at', '<=', now)
-      .orderBy('due_at')
-      .limit(limit);
-    if (fullTargets.length) {
-      q.whereNotExists((sub) => {
-        void sub
-          .select(this.knex.raw('1'))
-          .from(BR)
-          .whereRaw(`${BR}.gid = ${TX}.gid`)
-          .where(`${BR}.phase_two`, 'PENDING')
-          .whereIn(`${BR}.participant`, fullTargets);
-      });
-    }
-    const rows = await this.read<TransactionRow[]>(q);
+    // One query per status, each walking the (status, due_at) index in order
+    // and stopping at `limit`: with both statuses in one IN list the database
+    // sorts every due row first (SQLite: a temp B-tree; MySQL: a filesort),
+    // which a backlog of 100,000 pays on every sweep.
+    const page = (status: 'CONFIRMING' | 'CANCELLING') => {
+      const q = this.knex<TransactionRow>(TX).select('gid', 'status', 'due_at').where('status', status).where('due_at', '<=', now).orderBy('due_at').limit(limit);
+      if (fullTargets.length) {
+        q.whereNotExists((sub) => {
+          void sub
+            .select(this.knex.raw('1'))
+            .from(BR)
+            .whereRaw(`${BR}.gid = ${TX}.gid`)
+            .where(`${BR}.phase_two`, 'PENDING')
+            .whereIn(`${BR}.participant`, fullTargets);
+        });
+      }
+      return this.read<TransactionRow[]>(q);
+    };
+    const rows = [...(await page('CONFIRMING')), ...(await page('CANCELLING'))]
+      .sort((a, b) => Number(a.due_at) - Number(b.due_at))
+      .slice(0, limit);
     if (rows.length === 0) return [];
     const counts = await this.read<unknown[]>(
       this.knex<BranchRow>(BR)

@@ -155,8 +155,11 @@ export interface ClaimCommand {
   owner: string;
   leaseUntil: number;
   now: number;
+  /** Also answer the claimed row and its branches (a phase-two round's input), read in the claim's batch. Default false. */
+  withRows?: boolean;
 }
-export type ClaimResult = { claimed: boolean };
+/** With `withRows`, a won claim may carry the row and its branches as they were right after it; absent, the caller reads them. */
+export type ClaimResult = { claimed: boolean; txn?: TransactionRecord; branches?: BranchRecord[] };
 
 /**
  * An operator marks one pending branch done by hand (RESOLVED), with a reason,
