@@ -1,0 +1,196 @@
+/**
+ * The backlog scenario (--backlog N): how fast a coordinator works off N
+ * decided transactions whose Confirm could not run, and what that does to
+ * new traffic meanwhile.
+ *
+ * 1. reference: new Execute traffic at concurrency 64 alone, for --seconds;
+ * 2. build: the participant answers Confirm with UNAVAILABLE (outcome
+ *    unknown: the coordinator keeps the transaction CONFIRMING and retries
+ *    with backoff); Execute wait=false at concurrency 64 with gids `bl-…`
+ *    until N are decided (or --backlog-build-seconds ran out: then the
+ *    smaller backlog is measured, and the report says so);
+ * 3. drain: Confirm works again; new traffic as in 1 runs while the store is
+ *    polled every second (count of `bl-…` transactions CONFIRMED, via SQL)
+ *    until none is open, or --backlog-drain-seconds ran out.
+ *
+ * The coordinator runs with TCC_RETRY_INITIAL_MS=1000 and TCC_RETRY_MAX_MS=5000
+ * so no backlogged transaction is further than 5 s from its next retry when
+ * the participant comes back (the default cap, 5 min, would measure the
+ * backoff, not the drain), and with stuck flagging pushed out of the way.
+ */
+import { performance } from 'node:perf_hooks';
+import * as grpc from '@grpc/grpc-js';
+import { createDb, type BenchDb, type DbKind } from './bench-db';
+import { CoordinatorClients, branchSpecs, coordinatorTxn, runClosedLoop, type LoadResult } from './load';
+import type { Options } from './options';
+import { RssSampler, log, procCpuSeconds, sleep, startCoordinator, startParticipant, stopChild, stopParticipant, type Coordinator, type Participant, type Transport } from './processes';
+import { percentile } from './scenario';
+
+const TRAFFIC_CONCURRENCY = 64;
+const BUILD_CONCURRENCY = 64;
+const PREFIX = 'bl-';
+export const BACKLOG_RETRY_ENV = {
+  TCC_RETRY_INITIAL_MS: '1000',
+  TCC_RETRY_MAX_MS: '5000',
+  TCC_STUCK_AFTER_ATTEMPTS: '1000000',
+  TCC_STUCK_AFTER_MS: '0',
+};
+
+export interface TrafficStats {
+  txPerSec: number;
+  p50: number;
+  p99: number;
+  errors: Record<string, number>;
+}
+
+export interface BacklogResult {
+  db: DbKind;
+  transport: Transport;
+  wait: boolean;
+  requested: number;
+  built: number;
+  buildSeconds: number;
+  buildErrors: Record<string, number>;
+  /** Backlog transactions CONFIRMED when the drain was last polled. */
+  drained: number;
+  /** Seconds from Confirm working again until none of the backlog was open (undefined: not within the limit). */
+  drainSeconds?: number;
+  /** Seconds until the first backlogged transaction was seen CONFIRMED (mostly the retry backoff). */
+  firstConfirmSeconds?: number;
+  watchedSeconds: number;
+  /** Confirmed backlog per second of the drain, by 10 s slice. */
+  drainRateBySlice: number[];
+  reference: TrafficStats;
+  duringDrain: TrafficStats;
+  coordCpuPctDuringDrain?: number;
+  rssMaxMb?: number;
+  notes: string[];
+}
+
+function traffic(load: LoadResult): TrafficStats {
+  return {
+    txPerSec: load.windowSeconds > 0 ? load.committed / load.windowSeconds : NaN,
+    p50: percentile(load.latenciesMs, 50),
+    p99: percentile(load.latenciesMs, 99),
+    errors: load.errors,
+  };
+}
+
+export async function runBacklog(o: Options): Promise<BacklogResult> {
+  const N = o.backlog ?? 0;
+  const kind = o.dbs[0];
+  const transport = o.transports[0];
+  const wait = o.waits[0];
+  let db: BenchDb | undefined;
+  let participant: Participant | undefined;
+  let coordinator: Coordinator | undefined;
+  let clients: CoordinatorClients | undefined;
+  let rss: RssSampler | undefined;
+  const notes: string[] = [];
+  try {
+    db = await createDb(kind, o.mysqlUrl);
+    participant = await startParticipant();
+    coordinator = await startCoordinator({ dbUrl: db.url, transport, redisUrl: o.redisUrl, profileDir: o.profileDir, extraEnv: BACKLOG_RETRY_ENV });
+    rss = new RssSampler(coordinator.pid, 1_000);
+    clients = new CoordinatorClients(coordinator.addr, Math.max(TRAFFIC_CONCURRENCY, BUILD_CONCURRENCY));
+    const branches = branchSpecs(participant.addr, 2);
+    const trafficTxn = coordinatorTxn(clients, { flow: 'execute', branches, wait });
+
+    log(`backlog: reference traffic (${kind}/${transport}, concurrency ${TRAFFIC_CONCURRENCY}) for ${o.seconds} s`);
+    const reference = await runClosedLoop({ concurrency: TRAFFIC_CONCURRENCY, warmupSeconds: o.warmupSeconds, seconds: o.seconds }, trafficTxn);
+
+    log(`backlog: building ${N} decided transactions with Confirm failing (at most ${o.backlogBuildSeconds} s)`);
+    participant.failConfirm(true);
+    await sleep(200);
+    const buildStart = performance.now();
+    let decided = 0;
+    const buildTxn = coordinatorTxn(clients, { flow: 'execute', branches, wait: false, gidPrefix: PREFIX });
+    const progress = setInterval(() => log(`backlog: ${decided} decided so far`), 10_000);
+    const build = await runClosedLoop(
+      { concurrency: BUILD_CONCURRENCY, warmupSeconds: 0, seconds: o.backlogBuildSeconds, maxTransactions: N },
+      async (w, seq) => {
+        const out = await buildTxn(w, seq);
+        if (out.code === grpc.status.OK) decided++;
+        return out;
+      },
+    );
+    clearInterval(progress);
+    const buildSeconds = (performance.now() - buildStart) / 1_000;
+    const before = await db.statusCountsWithPrefix(PREFIX);
+    const built = before.CONFIRMING ?? 0;
+    if (built < N) notes.push(`only ${built} of ${N} decided transactions built in ${buildSeconds.toFixed(0)} s (--backlog-build-seconds ${o.backlogBuildSeconds}); the drain is measured on those`);
+    if (before.CONFIRMED) notes.push(`${before.CONFIRMED} backlog transactions were CONFIRMED during the build (Confirm should have failed)`);
+    log(`backlog: ${built} CONFIRMING in ${buildSeconds.toFixed(1)} s (${(built / buildSeconds).toFixed(0)} tx/s); Confirm works again, traffic starts`);
+
+    participant.failConfirm(false);
+    const t0 = performance.now();
+    const cpu0 = procCpuSeconds(coordinator.pid);
+    let drained = 0;
+    let open = built;
+    let firstConfirmSeconds: number | undefined;
+    let drainSeconds: number | undefined;
+    const samples: { t: number; confirmed: number }[] = [{ t: 0, confirmed: 0 }];
+    let polling = true;
+    const poller = (async () => {
+      while (polling) {
+        await sleep(1_000);
+        const c = await db.statusCountsWithPrefix(PREFIX);
+        const t = (performance.now() - t0) / 1_000;
+        drained = c.CONFIRMED ?? 0;
+        open = (c.CONFIRMING ?? 0) + (c.TRYING ?? 0) + (c.CANCELLING ?? 0);
+        samples.push({ t, confirmed: drained });
+        if (drained > 0 && firstConfirmSeconds === undefined) firstConfirmSeconds = t;
+        if (open === 0) {
+          drainSeconds = t;
+          return;
+        }
+        if (t > o.backlogDrainSeconds) return;
+      }
+    })();
+    const during = await runClosedLoop(
+      { concurrency: TRAFFIC_CONCURRENCY, warmupSeconds: 0, seconds: o.backlogDrainSeconds + 5, stopWhen: () => drainSeconds !== undefined || (performance.now() - t0) / 1_000 > o.backlogDrainSeconds },
+      trafficTxn,
+    );
+    polling = false;
+    await poller;
+    const watchedSeconds = (performance.now() - t0) / 1_000;
+    const cpu1 = procCpuSeconds(coordinator.pid);
+    if (drainSeconds === undefined) notes.push(`${open} of ${built} still open after ${o.backlogDrainSeconds} s (--backlog-drain-seconds)`);
+    const slices: number[] = [];
+    for (let edge = 10; edge - 10 < samples[samples.length - 1].t; edge += 10) {
+      const at = (t: number) => samples.filter((s) => s.t <= t).pop() ?? samples[0];
+      const a = at(edge - 10);
+      const b = at(edge);
+      if (b.t > a.t) slices.push((b.confirmed - a.confirmed) / (b.t - a.t));
+    }
+    rss.stop();
+    const result: BacklogResult = {
+      db: kind,
+      transport,
+      wait,
+      requested: N,
+      built,
+      buildSeconds,
+      buildErrors: build.errors,
+      drained,
+      drainSeconds,
+      firstConfirmSeconds,
+      watchedSeconds,
+      drainRateBySlice: slices,
+      reference: traffic(reference),
+      duringDrain: traffic(during),
+      coordCpuPctDuringDrain: cpu0 !== undefined && cpu1 !== undefined ? ((cpu1 - cpu0) / watchedSeconds) * 100 : undefined,
+      rssMaxMb: rss.max,
+      notes,
+    };
+    clients.close();
+    clients = undefined;
+    return result;
+  } finally {
+    rss?.stop();
+    clients?.close();
+    await stopChild(coordinator?.child).catch(() => undefined);
+    await stopParticipant(participant).catch(() => undefined);
+    await db?.cleanup().catch((err: Error) => log(`cleanup of ${db?.label} failed: ${err.message}`));
+  }
+}
