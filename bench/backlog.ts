@@ -3,7 +3,9 @@
  * decided transactions whose Confirm could not run, and what that does to
  * new traffic meanwhile.
  *
- * 1. reference: new Execute traffic at concurrency 64 alone, for --seconds;
+ * 1. reference: new Execute traffic at concurrency 64 (--backlog-traffic)
+ *    alone, for --seconds; again after step 3, and the two are averaged (the
+ *    first runs on a cold process, the second on a store grown by N rows);
  * 2. build: the participant answers Confirm with UNAVAILABLE (outcome
  *    unknown: the coordinator keeps the transaction CONFIRMING and retries
  *    with backoff); Execute wait=false at concurrency 64 with gids `bl-…`
@@ -16,7 +18,8 @@
  * The coordinator runs with TCC_RETRY_INITIAL_MS=1000 and TCC_RETRY_MAX_MS=5000
  * so no backlogged transaction is further than 5 s from its next retry when
  * the participant comes back (the default cap, 5 min, would measure the
- * backoff, not the drain), and with stuck flagging pushed out of the way.
+ * backoff, not the drain), TCC_SWEEP_INTERVAL_MS=100 (see BACKLOG_RETRY_ENV),
+ * and with stuck flagging pushed out of the way.
  */
 import { performance } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
@@ -26,12 +29,15 @@ import type { Options } from './options';
 import { RssSampler, log, procCpuSeconds, sleep, startCoordinator, startParticipant, stopChild, stopParticipant, type Coordinator, type Participant, type Transport } from './processes';
 import { percentile } from './scenario';
 
-const TRAFFIC_CONCURRENCY = 64;
 const BUILD_CONCURRENCY = 64;
 const PREFIX = 'bl-';
 export const BACKLOG_RETRY_ENV = {
   TCC_RETRY_INITIAL_MS: '1000',
   TCC_RETRY_MAX_MS: '5000',
+  // Recovery claims at most (per-target slots / branches on the target) transactions per sweep and
+  // sweeps again only after this interval: at the default 1000 ms a 2-branch backlog drains at
+  // ~32 tx/s whatever the machine can do. 100 ms measures the coordinator, not the sweep period.
+  TCC_SWEEP_INTERVAL_MS: '100',
   TCC_STUCK_AFTER_ATTEMPTS: '1000000',
   TCC_STUCK_AFTER_MS: '0',
 };
@@ -60,8 +66,11 @@ export interface BacklogResult {
   watchedSeconds: number;
   /** Confirmed backlog per second of the drain, by 10 s slice. */
   drainRateBySlice: number[];
-  reference: TrafficStats;
-  duringDrain: TrafficStats;
+  trafficConcurrency: number;
+  /** New traffic alone, before the build and after the drain (undefined without traffic). */
+  referenceBefore?: TrafficStats;
+  referenceAfter?: TrafficStats;
+  duringDrain?: TrafficStats;
   coordCpuPctDuringDrain?: number;
   rssMaxMb?: number;
   notes: string[];
@@ -92,12 +101,17 @@ export async function runBacklog(o: Options): Promise<BacklogResult> {
     participant = await startParticipant();
     coordinator = await startCoordinator({ dbUrl: db.url, transport, redisUrl: o.redisUrl, profileDir: o.profileDir, extraEnv: BACKLOG_RETRY_ENV });
     rss = new RssSampler(coordinator.pid, 1_000);
-    clients = new CoordinatorClients(coordinator.addr, Math.max(TRAFFIC_CONCURRENCY, BUILD_CONCURRENCY));
+    const trafficConcurrency = o.backlogTraffic;
+    clients = new CoordinatorClients(coordinator.addr, Math.max(trafficConcurrency, BUILD_CONCURRENCY));
     const branches = branchSpecs(participant.addr, 2);
     const trafficTxn = coordinatorTxn(clients, { flow: 'execute', branches, wait });
 
-    log(`backlog: reference traffic (${kind}/${transport}, concurrency ${TRAFFIC_CONCURRENCY}) for ${o.seconds} s`);
-    const reference = await runClosedLoop({ concurrency: TRAFFIC_CONCURRENCY, warmupSeconds: o.warmupSeconds, seconds: o.seconds }, trafficTxn);
+    const reference = async (when: string) => {
+      if (trafficConcurrency === 0) return undefined;
+      log(`backlog: traffic alone ${when} (${kind}/${transport}, concurrency ${trafficConcurrency}) for ${o.seconds} s`);
+      return traffic(await runClosedLoop({ concurrency: trafficConcurrency, warmupSeconds: o.warmupSeconds, seconds: o.seconds }, trafficTxn));
+    };
+    const referenceBefore = await reference('before the build');
 
     log(`backlog: building ${N} decided transactions with Confirm failing (at most ${o.backlogBuildSeconds} s)`);
     participant.failConfirm(true);
@@ -147,14 +161,23 @@ export async function runBacklog(o: Options): Promise<BacklogResult> {
         if (t > o.backlogDrainSeconds) return;
       }
     })();
-    const during = await runClosedLoop(
-      { concurrency: TRAFFIC_CONCURRENCY, warmupSeconds: 0, seconds: o.backlogDrainSeconds + 5, stopWhen: () => drainSeconds !== undefined || (performance.now() - t0) / 1_000 > o.backlogDrainSeconds },
-      trafficTxn,
-    );
-    polling = false;
+    const during =
+      trafficConcurrency === 0
+        ? undefined
+        : await runClosedLoop(
+            {
+              concurrency: trafficConcurrency,
+              warmupSeconds: 0,
+              seconds: o.backlogDrainSeconds + 5,
+              stopWhen: () => drainSeconds !== undefined || (performance.now() - t0) / 1_000 > o.backlogDrainSeconds,
+            },
+            trafficTxn,
+          );
+    if (during) polling = false;
     await poller;
     const watchedSeconds = (performance.now() - t0) / 1_000;
     const cpu1 = procCpuSeconds(coordinator.pid);
+    const referenceAfter = await reference('after the drain');
     if (drainSeconds === undefined) notes.push(`${open} of ${built} still open after ${o.backlogDrainSeconds} s (--backlog-drain-seconds)`);
     const slices: number[] = [];
     for (let edge = 10; edge - 10 < samples[samples.length - 1].t; edge += 10) {
@@ -177,8 +200,10 @@ export async function runBacklog(o: Options): Promise<BacklogResult> {
       firstConfirmSeconds,
       watchedSeconds,
       drainRateBySlice: slices,
-      reference: traffic(reference),
-      duringDrain: traffic(during),
+      trafficConcurrency,
+      referenceBefore,
+      referenceAfter,
+      duringDrain: during && traffic(during),
       coordCpuPctDuringDrain: cpu0 !== undefined && cpu1 !== undefined ? ((cpu1 - cpu0) / watchedSeconds) * 100 : undefined,
       rssMaxMb: rss.max,
       notes,

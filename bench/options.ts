@@ -29,6 +29,8 @@ export interface Options {
   backlogBuildSeconds: number;
   /** Longest time the drain is watched. */
   backlogDrainSeconds: number;
+  /** Concurrency of the new traffic around and during the drain; 0 = the drain alone. */
+  backlogTraffic: number;
   /** Minutes of the soak scenario (undefined: none). */
   soakMinutes?: number;
 }
@@ -73,8 +75,10 @@ Extra scenarios (bounded; both are in --full):
   --backlog N          N decided transactions whose Confirm fails (participant answers
                        UNAVAILABLE), then Confirm works again: drain rate of the backlog while
                        new Execute traffic runs at concurrency 64, vs that traffic alone
+                       (measured before the build and after the drain)
   --backlog-build-seconds N   stop building after N s and measure what was built (default 600)
   --backlog-drain-seconds N   longest time the drain is watched (default 600)
+  --backlog-traffic N  concurrency of the new traffic (default 64; 0: the drain alone)
   --soak MINUTES       Execute at concurrency 256 for that long; coordinator RSS every 10 s
 
 Other:
@@ -121,6 +125,7 @@ export function parseArgs(argv: string[]): Options {
     drainSeconds: 30,
     backlogBuildSeconds: 600,
     backlogDrainSeconds: 600,
+    backlogTraffic: 64,
   };
   let explicitPreset: Preset | undefined;
   let matrixListGiven = false;
@@ -194,6 +199,9 @@ export function parseArgs(argv: string[]): Options {
         break;
       case '--backlog-drain-seconds':
         o.backlogDrainSeconds = num(name, next(), 1, 7_200);
+        break;
+      case '--backlog-traffic':
+        o.backlogTraffic = Math.floor(num(name, next(), 0, 10_000));
         break;
       case '--soak':
         o.soakMinutes = num(name, next(), 0.1, 24 * 60);

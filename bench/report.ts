@@ -1,7 +1,7 @@
 /** The run's markdown: one section (machine, load, settings, tables, legend), printed and optionally appended. */
 import { execFileSync } from 'node:child_process';
 import * as os from 'node:os';
-import type { BacklogResult } from './backlog';
+import type { BacklogResult, TrafficStats } from './backlog';
 import type { Options } from './options';
 import { REPO_ROOT } from './processes';
 import type { ScenarioResult } from './scenario';
@@ -107,24 +107,29 @@ function matrixDetails(results: ScenarioResult[]): string {
 }
 
 function backlogSection(b: BacklogResult): string {
-  const t = (x: BacklogResult['reference']) => `${fmt(x.txPerSec, 0)} tx/s, p50 ${fmt(x.p50)} ms, p99 ${fmt(x.p99)} ms, errors ${errorsText(x.errors)}`;
+  const t = (x?: TrafficStats) => (x ? `${fmt(x.txPerSec, 0)} tx/s, p50 ${fmt(x.p50)} ms, p99 ${fmt(x.p99)} ms, errors ${errorsText(x.errors)}` : '-');
   const rate = b.drainSeconds !== undefined ? b.built / b.drainSeconds : b.drained / b.watchedSeconds;
   const afterFirst =
     b.firstConfirmSeconds !== undefined && b.drainSeconds !== undefined && b.drainSeconds > b.firstConfirmSeconds
       ? b.built / (b.drainSeconds - b.firstConfirmSeconds)
       : undefined;
+  const alone = [b.referenceBefore, b.referenceAfter].filter((x): x is TrafficStats => x !== undefined).map((x) => x.txPerSec);
+  const aloneMean = alone.length ? alone.reduce((x, y) => x + y, 0) / alone.length : NaN;
+  const traffic = b.trafficConcurrency ? `traffic Execute 2 branches wait=${b.wait} at concurrency ${b.trafficConcurrency}` : 'no traffic during the drain';
   return [
-    `### Backlog (${b.db}, ${b.transport} transport, traffic Execute 2 branches wait=${b.wait} at concurrency 64)`,
+    `### Backlog (${b.db}, ${b.transport} transport, ${traffic})`,
     '',
-    '| backlog built | build time s | drained | drain time s | drain tx/s (all) | drain tx/s after the first Confirm | new traffic alone | new traffic during drain | traffic ratio | coord. CPU % during drain | coord. RSS max MB |',
-    '|---|---|---|---|---|---|---|---|---|---|---|',
+    '| backlog built | build s | drained | drain s | drain tx/s (all) | drain tx/s after the first Confirm | coord. CPU % during drain | coord. RSS max MB | new traffic during drain / alone |',
+    '|---|---|---|---|---|---|---|---|---|',
     `| ${b.built} of ${b.requested} | ${fmt(b.buildSeconds, 0)} | ${b.drained} | ${b.drainSeconds === undefined ? `> ${fmt(b.watchedSeconds, 0)}` : fmt(b.drainSeconds, 1)} | ` +
-      `**${fmt(rate, 0)}** | ${fmt(afterFirst, 0)} | ${t(b.reference)} | ${t(b.duringDrain)} | ${fmt(b.duringDrain.txPerSec / b.reference.txPerSec, 2)} | ${fmt(b.coordCpuPctDuringDrain, 0)} | ${fmt(b.rssMaxMb, 0)} |`,
+      `**${fmt(rate, 0)}** | ${fmt(afterFirst, 0)} | ${fmt(b.coordCpuPctDuringDrain, 0)} | ${fmt(b.rssMaxMb, 0)} | ${fmt((b.duringDrain?.txPerSec ?? NaN) / aloneMean, 2)} |`,
     '',
+    `New traffic alone before the build: ${t(b.referenceBefore)}; after the drain: ${t(b.referenceAfter)}; during the drain: ${t(b.duringDrain)}.`,
     `Drain rate by 10 s slice (backlog CONFIRMED per s): ${b.drainRateBySlice.map((x) => fmt(x, 0)).join(', ') || '-'}.`,
     `Build: Execute wait=false at concurrency 64 while the participant answered Confirm with UNAVAILABLE; errors ${errorsText(b.buildErrors)}.`,
     'The coordinator ran with TCC_RETRY_INITIAL_MS=1000, TCC_RETRY_MAX_MS=5000 (no backlogged transaction further than 5 s from its',
-    'next retry when Confirm works again) and stuck flagging off; the drain is the count of the backlog\'s transactions',
+    'next retry when Confirm works again), TCC_SWEEP_INTERVAL_MS=100 (default 1000: recovery claims at most 64 slots / 2 branches',
+    "= 32 transactions per sweep) and stuck flagging off; the drain is the count of the backlog's transactions",
     '(gids bl-…) CONFIRMED, read from the store every second, from the moment Confirm works again.',
     ...b.notes.map((n) => `- note: ${n}`),
   ].join('\n');

@@ -98,7 +98,7 @@ export function estimateBacklogSeconds(o: Options): number {
   if (o.backlog === undefined) return 0;
   const build = Math.min(o.backlogBuildSeconds, o.backlog / 250);
   const drain = Math.min(o.backlogDrainSeconds, Math.min(o.backlog, build * 250) / 300);
-  return 10 + o.seconds + build + drain + 10;
+  return 10 + 2 * (o.warmupSeconds + o.seconds) + build + drain + 10;
 }
 
 export function estimateSoakSeconds(o: Options): number {
