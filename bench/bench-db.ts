@@ -9,6 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import * as mysql from 'mysql2/promise';
+import { registerCleanup } from './processes';
 
 export type DbKind = 'sqlite' | 'mysql';
 
@@ -25,8 +26,19 @@ export interface BenchDb {
 
 const byStatus = (rows: { status: string; n: number | bigint }[]) => Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
 
-export function createDb(kind: DbKind, mysqlUrl: string): Promise<BenchDb> {
-  return kind === 'sqlite' ? Promise.resolve(createSqliteDb()) : createMysqlDb(mysqlUrl);
+/** A fresh store; its clean-up also runs if the run is cut short (see registerCleanup). */
+export async function createDb(kind: DbKind, mysqlUrl: string): Promise<BenchDb> {
+  const db = kind === 'sqlite' ? createSqliteDb() : await createMysqlDb(mysqlUrl);
+  let once: Promise<void> | undefined;
+  const cleanup = () => (once ??= db.cleanup());
+  const unregister = registerCleanup(cleanup);
+  return {
+    ...db,
+    cleanup: () => {
+      unregister();
+      return cleanup();
+    },
+  };
 }
 
 function createSqliteDb(): BenchDb {

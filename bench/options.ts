@@ -33,6 +33,8 @@ export interface Options {
   backlogTraffic: number;
   /** Minutes of the soak scenario (undefined: none). */
   soakMinutes?: number;
+  /** Print the plan and its estimated time, run nothing. */
+  planOnly: boolean;
 }
 
 export const DEFAULT_RESULTS = path.join(REPO_ROOT, 'bench', 'RESULTS.md');
@@ -72,11 +74,11 @@ Selection:
   --warmup N           unmeasured seconds before it (default 2)
 
 Extra scenarios (bounded; both are in --full):
-  --backlog N          N decided transactions whose Confirm fails (participant answers
-                       UNAVAILABLE), then Confirm works again: drain rate of the backlog while
+  --backlog N          N decided transactions whose Confirm cannot run (the participant holds
+                       the calls), then Confirm works again: drain rate of the backlog while
                        new Execute traffic runs at concurrency 64, vs that traffic alone
                        (measured before the build and after the drain)
-  --backlog-build-seconds N   stop building after N s and measure what was built (default 600)
+  --backlog-build-seconds N   stop building after N s and measure what was built (default and most 540)
   --backlog-drain-seconds N   longest time the drain is watched (default 600)
   --backlog-traffic N  concurrency of the new traffic (default 64; 0: the drain alone)
   --soak MINUTES       Execute at concurrency 256 for that long; coordinator RSS every 10 s
@@ -90,6 +92,7 @@ Other:
   --write              append the results to bench/RESULTS.md (tracked; default: print only)
   --results FILE       append the results to FILE instead
   --profile DIR        run the coordinator with --cpu-prof, profiles in DIR
+  --plan               print the planned scenarios and the estimated time, run nothing
   -h, --help           this text
 `;
 
@@ -123,9 +126,10 @@ export function parseArgs(argv: string[]): Options {
     mysqlUrl: process.env.TCC_BENCH_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306',
     maxErrorRate: 0.01,
     drainSeconds: 30,
-    backlogBuildSeconds: 600,
+    backlogBuildSeconds: 540,
     backlogDrainSeconds: 600,
     backlogTraffic: 64,
+    planOnly: false,
   };
   let explicitPreset: Preset | undefined;
   let matrixListGiven = false;
@@ -232,6 +236,9 @@ export function parseArgs(argv: string[]): Options {
       }
       case '--write':
         o.resultsFile = DEFAULT_RESULTS;
+        break;
+      case '--plan':
+        o.planOnly = true;
         break;
       case '--no-results': // the default now; kept so older command lines still run
         o.resultsFile = undefined;

@@ -133,6 +133,26 @@ export function killAllChildren(): void {
   for (const c of children) c.kill('SIGKILL');
 }
 
+/**
+ * Clean-ups to run when the run is cut short (signal, watchdog): the
+ * scenarios' databases (a temp folder, a MySQL database on a shared server).
+ * A scenario registers its clean-up while it runs and removes it once done.
+ */
+const pendingCleanups = new Set<() => Promise<void>>();
+
+export function registerCleanup(fn: () => Promise<void>): () => void {
+  pendingCleanups.add(fn);
+  return () => pendingCleanups.delete(fn);
+}
+
+/** Kills every child, then runs the pending clean-ups (at most `timeoutMs` in all). */
+export async function abortAll(timeoutMs = 5_000): Promise<void> {
+  killAllChildren();
+  const all = [...pendingCleanups].map((fn) => fn().catch(() => undefined));
+  pendingCleanups.clear();
+  await Promise.race([Promise.all(all), sleep(timeoutMs)]);
+}
+
 export interface Child {
   proc: ChildProcess;
   /** Last lines of stdout+stderr, for diagnostics. */
@@ -201,17 +221,18 @@ export interface Participant {
   addr: string;
   /** Resolves with the call counts the participant reports when stopped. */
   stats: Promise<Record<string, number> | undefined>;
-  /** Makes Confirm answer UNAVAILABLE (true) or OK (false) from now on (a line on its stdin). */
-  failConfirm(fail: boolean): void;
+  /** How Confirm answers from now on (a line on its stdin; see participant-server.ts). */
+  setConfirm(mode: ConfirmMode): void;
 }
 
-export async function startParticipant(opts: { failConfirm?: boolean } = {}): Promise<Participant> {
+export type ConfirmMode = 'ok' | 'unavailable' | 'hang';
+
+export async function startParticipant(): Promise<Participant> {
   let onListening!: (port: number) => void;
   let onStats!: (calls: Record<string, number> | undefined) => void;
   const listening = new Promise<number>((r) => (onListening = r));
   const stats = new Promise<Record<string, number> | undefined>((r) => (onStats = r));
-  const env = { ...process.env, BENCH_PARTICIPANT_CONFIRM: opts.failConfirm ? 'unavailable' : 'ok' };
-  const child = spawnChild('participant', [PARTICIPANT_MAIN], env, (line) => {
+  const child = spawnChild('participant', [PARTICIPANT_MAIN], { ...process.env, BENCH_PARTICIPANT_CONFIRM: 'ok' }, (line) => {
     try {
       const j = JSON.parse(line) as { event?: string; port?: number; calls?: Record<string, number> };
       if (j.event === 'listening' && typeof j.port === 'number') onListening(j.port);
@@ -231,8 +252,8 @@ export async function startParticipant(opts: { failConfirm?: boolean } = {}): Pr
     port,
     addr: `127.0.0.1:${port}`,
     stats,
-    failConfirm: (fail) => {
-      child.proc.stdin?.write(fail ? 'confirm unavailable\n' : 'confirm ok\n');
+    setConfirm: (mode) => {
+      child.proc.stdin?.write(`confirm ${mode}\n`);
     },
   };
 }

@@ -28,15 +28,15 @@ import * as path from 'node:path';
 import { runBacklog, type BacklogResult } from './backlog';
 import { MysqlCounters } from './db-counters';
 import { parseArgs, type Options } from './options';
-import { COORDINATOR_MAIN, PARTICIPANT_MAIN, killAllChildren, log } from './processes';
+import { COORDINATOR_MAIN, PARTICIPANT_MAIN, abortAll, log } from './processes';
 import { RESULTS_HEADER } from './results-header';
 import { fmt, loadAvg, machineInfo, section } from './report';
 import { runBaseline, runCoordinatorScenario, type ScenarioResult } from './scenario';
 import { describeScenario, estimateBacklogSeconds, estimateScenarioSeconds, estimateSoakSeconds, planMatrix, type MatrixScenario } from './scenario-matrix';
 import { runSoak, type SoakResult } from './soak';
 
-/** Extra time a step may take beyond its estimate before the watchdog calls it a hang. */
-const WATCHDOG_SLACK_SECONDS = 120;
+/** Extra time a step may take beyond its estimate before the watchdog calls it a hang (plus 50 % of the whole estimate, and 5 min). */
+const WATCHDOG_SLACK_SECONDS = 15;
 
 function minutes(s: number): string {
   return s < 120 ? `${Math.round(s)} s` : `${(s / 60).toFixed(1)} min`;
@@ -89,16 +89,15 @@ async function main(): Promise<number> {
 
   // Watchdog: the estimate plus generous slack per step (and the drain limits); anything far beyond is a hang.
   const steps = plan.length + (o.backlog !== undefined ? 1 : 0) + (o.soakMinutes !== undefined ? 1 : 0);
-  const budgetSeconds = total * 1.5 + steps * (WATCHDOG_SLACK_SECONDS + o.drainSeconds) + (o.backlog !== undefined ? o.backlogBuildSeconds + o.backlogDrainSeconds : 0);
+  const budgetSeconds =
+    total * 1.5 + 300 + steps * WATCHDOG_SLACK_SECONDS + (o.backlog !== undefined ? o.backlogBuildSeconds + o.backlogDrainSeconds : 0);
   const watchdog = setTimeout(() => {
     log(`watchdog: run exceeded ${Math.round(budgetSeconds)} s, killing children`);
-    killAllChildren();
-    process.exit(1);
+    void abortAll().finally(() => process.exit(1));
   }, budgetSeconds * 1_000);
   const onSignal = (sig: NodeJS.Signals) => {
     log(`${sig}: stopping`);
-    killAllChildren();
-    process.exit(130);
+    void abortAll().finally(() => process.exit(130));
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -112,6 +111,14 @@ async function main(): Promise<number> {
       (o.soakMinutes !== undefined ? `; soak ${o.soakMinutes} min` : '') +
       `; estimated total ${minutes(total)} (watchdog at ${minutes(budgetSeconds)})`,
   );
+
+  if (o.planOnly) {
+    clearTimeout(watchdog);
+    plan.forEach((s, i) => process.stdout.write(`${i + 1}. ${describeScenario(s)} (~${Math.round(estimateScenarioSeconds(o, s))} s)\n`));
+    if (o.backlog !== undefined) process.stdout.write(`backlog ${o.backlog} (~${minutes(backlogSeconds)})\n`);
+    if (o.soakMinutes !== undefined) process.stdout.write(`soak ${o.soakMinutes} min\n`);
+    return 0;
+  }
 
   const results: (ScenarioResult | undefined)[] = [];
   const failures: string[] = [];
