@@ -24,8 +24,11 @@
  * The coordinator runs with TCC_RETRY_INITIAL_MS=1000 and TCC_RETRY_MAX_MS=5000
  * so no backlogged transaction is further than 5 s from its next retry when
  * the participant comes back (the default cap, 5 min, would measure the
- * backoff, not the drain), TCC_SWEEP_INTERVAL_MS=100 (see BACKLOG_RETRY_ENV),
- * and with stuck flagging pushed out of the way.
+ * backoff, not the drain), and with stuck flagging pushed out of the way.
+ * TCC_SWEEP_INTERVAL_MS is --backlog-sweep-ms, 100 by default: recovery
+ * claims at most (per-target slots / branches on the target) transactions per
+ * sweep and sweeps again only after that interval, so at the default 1000 ms a
+ * 2-branch backlog drains at ~32 tx/s whatever the machine can do.
  */
 import { performance } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
@@ -46,10 +49,6 @@ export const BACKLOG_RETRY_ENV = {
   TCC_BRANCH_TIMEOUT_MS: String(BRANCH_TIMEOUT_MS),
   TCC_RETRY_INITIAL_MS: '1000',
   TCC_RETRY_MAX_MS: '5000',
-  // Recovery claims at most (per-target slots / branches on the target) transactions per sweep and
-  // sweeps again only after this interval: at the default 1000 ms a 2-branch backlog drains at
-  // ~32 tx/s whatever the machine can do. 100 ms measures the coordinator, not the sweep period.
-  TCC_SWEEP_INTERVAL_MS: '100',
   TCC_STUCK_AFTER_ATTEMPTS: '1000000',
   TCC_STUCK_AFTER_MS: '0',
 };
@@ -79,6 +78,7 @@ export interface BacklogResult {
   /** Confirmed backlog per second of the drain, by 10 s slice. */
   drainRateBySlice: number[];
   trafficConcurrency: number;
+  sweepMs: number;
   /** New traffic alone, before the build and after the drain (undefined without traffic). */
   referenceBefore?: TrafficStats;
   referenceAfter?: TrafficStats;
@@ -111,7 +111,7 @@ export async function runBacklog(o: Options): Promise<BacklogResult> {
   try {
     db = await createDb(kind, o.mysqlUrl);
     participant = await startParticipant();
-    coordinator = await startCoordinator({ dbUrl: db.url, transport, redisUrl: o.redisUrl, profileDir: o.profileDir, extraEnv: BACKLOG_RETRY_ENV });
+    coordinator = await startCoordinator({ dbUrl: db.url, transport, redisUrl: o.redisUrl, profileDir: o.profileDir, extraEnv: { ...BACKLOG_RETRY_ENV, TCC_SWEEP_INTERVAL_MS: String(o.backlogSweepMs) } });
     rss = new RssSampler(coordinator.pid, 1_000);
     const trafficConcurrency = o.backlogTraffic;
     clients = new CoordinatorClients(coordinator.addr, Math.max(trafficConcurrency, BUILD_CONCURRENCY));
@@ -166,6 +166,7 @@ export async function runBacklog(o: Options): Promise<BacklogResult> {
         drained = c.CONFIRMED ?? 0;
         open = (c.CONFIRMING ?? 0) + (c.TRYING ?? 0) + (c.CANCELLING ?? 0);
         samples.push({ t, confirmed: drained });
+        if (samples.length % 10 === 0) log(`backlog: ${drained} of ${built} confirmed after ${t.toFixed(0)} s`);
         if (drained > 0 && firstConfirmSeconds === undefined) firstConfirmSeconds = t;
         if (open === 0) {
           drainSeconds = t;
@@ -214,6 +215,7 @@ export async function runBacklog(o: Options): Promise<BacklogResult> {
       watchedSeconds,
       drainRateBySlice: slices,
       trafficConcurrency,
+      sweepMs: o.backlogSweepMs,
       referenceBefore,
       referenceAfter,
       duringDrain: during && traffic(during),

@@ -31,6 +31,8 @@ export interface Options {
   backlogDrainSeconds: number;
   /** Concurrency of the new traffic around and during the drain; 0 = the drain alone. */
   backlogTraffic: number;
+  /** TCC_SWEEP_INTERVAL_MS of the backlog scenario's coordinator. */
+  backlogSweepMs: number;
   /** Minutes of the soak scenario (undefined: none). */
   soakMinutes?: number;
   /** Print the plan and its estimated time, run nothing. */
@@ -81,6 +83,7 @@ Extra scenarios (bounded; both are in --full):
   --backlog-build-seconds N   stop building after N s and measure what was built (default and most 540)
   --backlog-drain-seconds N   longest time the drain is watched (default 600)
   --backlog-traffic N  concurrency of the new traffic (default 64; 0: the drain alone)
+  --backlog-sweep-ms N the coordinator's TCC_SWEEP_INTERVAL_MS in this scenario (default 100)
   --soak MINUTES       Execute at concurrency 256 for that long; coordinator RSS every 10 s
 
 Other:
@@ -129,6 +132,7 @@ export function parseArgs(argv: string[]): Options {
     backlogBuildSeconds: 540,
     backlogDrainSeconds: 600,
     backlogTraffic: 64,
+    backlogSweepMs: 100,
     planOnly: false,
   };
   let explicitPreset: Preset | undefined;
@@ -203,6 +207,9 @@ export function parseArgs(argv: string[]): Options {
         break;
       case '--backlog-drain-seconds':
         o.backlogDrainSeconds = num(name, next(), 1, 7_200);
+        break;
+      case '--backlog-sweep-ms':
+        o.backlogSweepMs = Math.floor(num(name, next(), 10, 600_000));
         break;
       case '--backlog-traffic':
         o.backlogTraffic = Math.floor(num(name, next(), 0, 10_000));
