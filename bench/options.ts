@@ -83,7 +83,7 @@ Extra scenarios (bounded; both are in --full):
   --backlog-build-seconds N   stop building after N s and measure what was built (default and most 540)
   --backlog-drain-seconds N   longest time the drain is watched (default 600)
   --backlog-traffic N  concurrency of the new traffic (default 64; 0: the drain alone)
-  --backlog-sweep-ms N the coordinator's TCC_SWEEP_INTERVAL_MS in this scenario (default 100)
+  --backlog-sweep-ms N the coordinator's TCC_SWEEP_INTERVAL_MS in this scenario (default 1000, its default)
   --soak MINUTES       Execute at concurrency 256 for that long; coordinator RSS every 10 s
 
 Other:
@@ -132,7 +132,7 @@ export function parseArgs(argv: string[]): Options {
     backlogBuildSeconds: 540,
     backlogDrainSeconds: 600,
     backlogTraffic: 64,
-    backlogSweepMs: 100,
+    backlogSweepMs: 1_000,
     planOnly: false,
   };
   let explicitPreset: Preset | undefined;

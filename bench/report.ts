@@ -124,7 +124,7 @@ function backlogSection(b: BacklogResult): string {
     `| ${b.built} of ${b.requested} | ${fmt(b.buildSeconds, 0)} | ${b.drained} | ${b.drainSeconds === undefined ? `> ${fmt(b.watchedSeconds, 0)}` : fmt(b.drainSeconds, 1)} | ` +
       `**${fmt(rate, 0)}** | ${fmt(afterFirst, 0)} | ${fmt(b.coordCpuPctDuringDrain, 0)} | ${fmt(b.rssMaxMb, 0)} | ${fmt((b.duringDrain?.txPerSec ?? NaN) / aloneMean, 2)} |`,
     '',
-    `New traffic alone before the build: ${t(b.referenceBefore)}; after the drain: ${t(b.referenceAfter)}; during the drain: ${t(b.duringDrain)}.`,
+    `New traffic alone before the build: ${t(b.referenceBefore)}; after the drain (or its time limit; what is still open keeps recovering): ${t(b.referenceAfter)}; during the drain: ${t(b.duringDrain)}.`,
     `Drain rate by 10 s slice (backlog CONFIRMED per s): ${b.drainRateBySlice.map((x) => fmt(x, 0)).join(', ') || '-'}.`,
     `Build: Execute wait=false at concurrency 64 while the participant held every Confirm unanswered (released OK when the drain starts); errors ${errorsText(b.buildErrors)}.`,
     'The coordinator ran with TCC_BRANCH_TIMEOUT_MS=600000 (held Confirms outlive the build), TCC_RETRY_INITIAL_MS=1000, TCC_RETRY_MAX_MS=5000 (no backlogged transaction further than 5 s from its',
