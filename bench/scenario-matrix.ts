@@ -93,11 +93,15 @@ export function estimateScenarioSeconds(o: Options, s: MatrixScenario): number {
   return o.warmupSeconds + o.seconds + overhead;
 }
 
-/** A build rate of about 250 tx/s (wait=false, Confirms failing) on the 2-core reference machine, a drain of about 300 tx/s. */
+/**
+ * Build at ~150 tx/s (Execute wait=false, Confirms held) on the 2-core reference machine; the drain
+ * at most ~30 tx/s (recovery claims 32 two-branch transactions per 1 s sweep; with new traffic it
+ * measured far less), so a large backlog usually runs into --backlog-drain-seconds.
+ */
 export function estimateBacklogSeconds(o: Options): number {
   if (o.backlog === undefined) return 0;
-  const build = Math.min(o.backlogBuildSeconds, o.backlog / 250);
-  const drain = Math.min(o.backlogDrainSeconds, Math.min(o.backlog, build * 250) / 300);
+  const build = Math.min(o.backlogBuildSeconds, o.backlog / 150);
+  const drain = Math.min(o.backlogDrainSeconds, Math.min(o.backlog, build * 150) / 30);
   return 10 + 2 * (o.warmupSeconds + o.seconds) + build + drain + 10;
 }
 
