@@ -107,7 +107,7 @@ async function main(): Promise<number> {
   log(
     `plan (preset ${o.preset}): ${coordinatorCount} coordinator scenarios + ${plan.length - coordinatorCount} baselines, ` +
       `${o.warmupSeconds} s warm-up + ${o.seconds} s each (~${minutes(matrixSeconds)})` +
-      (o.backlog !== undefined ? `; backlog ${o.backlog} (~${minutes(backlogSeconds)}, at most ${minutes(o.backlogBuildSeconds + o.backlogDrainSeconds + 30)})` : '') +
+      (o.backlog !== undefined ? `; backlog ${o.backlog} (~${minutes(backlogSeconds)}, at most ${minutes(o.backlogBuildSeconds + o.backlogDrainSeconds + 2 * (o.warmupSeconds + o.seconds) + 30)})` : '') +
       (o.soakMinutes !== undefined ? `; soak ${o.soakMinutes} min` : '') +
       `; estimated total ${minutes(total)} (watchdog at ${minutes(budgetSeconds)})`,
   );
