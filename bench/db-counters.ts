@@ -69,20 +69,35 @@ export class MysqlCounters {
   }
 }
 
-/** One scrape of the coordinator's /metrics: store batches so far (undefined when unreachable). */
-export function scrapeStoreBatches(metricsAddr: string): Promise<number | undefined> {
+/** The coordinator's own store counters, from its /metrics. */
+export interface StoreCounters {
+  /** Group-commit batches so far (tcc_store_batch_duration_seconds_count). */
+  batches?: number;
+  /** Statements those batches sent, BEGIN/COMMIT included (tcc_store_statements_total). */
+  statements?: number;
+}
+
+/** One scrape of the coordinator's /metrics (empty when unreachable). */
+export function scrapeStoreCounters(metricsAddr: string): Promise<StoreCounters> {
   return new Promise((resolve) => {
     const req = http.get(`http://${metricsAddr}/metrics`, { timeout: 5_000 }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (body += c));
       res.on('end', () => {
-        const m = /^tcc_store_batch_duration_seconds_count(?:\{[^}]*\})?\s+(\S+)/m.exec(body);
-        resolve(res.statusCode === 200 && m ? Number(m[1]) : undefined);
+        if (res.statusCode !== 200) return resolve({});
+        const num = (re: RegExp) => {
+          const m = re.exec(body);
+          return m ? Number(m[1]) : undefined;
+        };
+        resolve({
+          batches: num(/^tcc_store_batch_duration_seconds_count(?:\{[^}]*\})?\s+(\S+)/m),
+          statements: num(/^tcc_store_statements_total(?:\{[^}]*\})?\s+(\S+)/m),
+        });
       });
-      res.on('error', () => resolve(undefined));
+      res.on('error', () => resolve({}));
     });
     req.on('timeout', () => req.destroy());
-    req.on('error', () => resolve(undefined));
+    req.on('error', () => resolve({}));
   });
 }

@@ -6,7 +6,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { createDb, type BenchDb } from './bench-db';
-import { MysqlCounters, scrapeStoreBatches, type MysqlWindow } from './db-counters';
+import { MysqlCounters, scrapeStoreCounters, type MysqlWindow, type StoreCounters } from './db-counters';
 import { CoordinatorClients, ParticipantClients, baselineTxn, branchSpecs, coordinatorTxn, runClosedLoop, type LoadResult } from './load';
 import type { Options } from './options';
 import {
@@ -38,6 +38,8 @@ export interface ScenarioResult {
   mysql?: MysqlWindow;
   /** Group-commit batches (local DB transactions) of the coordinator over the window. */
   storeBatches?: number;
+  /** Statements the coordinator's store batches sent over the window (its own count, either database). */
+  storeStatements?: number;
   rssMaxMb?: number;
   /** coordinator tx/s / mean of the neighbouring baselines; set by the caller. */
   ratio?: number;
@@ -117,22 +119,22 @@ export async function runCoordinatorScenario(o: Options, s: CoordinatorScenario)
 
     // Window start: /metrics first, then the server-wide status, so the scrape's own
     // queries fall outside the MariaDB window; at the end the other way round.
-    let windowStart: Promise<{ cpu?: number; t: number; batches?: number; status?: Map<string, number> }> | undefined;
+    let windowStart: Promise<{ cpu?: number; t: number; store: StoreCounters; status?: Map<string, number> }> | undefined;
     const onWindowStart = () => {
       const cpu = procCpuSeconds(pid);
       const t = performance.now();
       windowStart = (async () => {
-        const batches = await scrapeStoreBatches(metricsAddr);
+        const store = await scrapeStoreCounters(metricsAddr);
         const status = await counters?.snapshot();
-        return { cpu, t, batches, status };
+        return { cpu, t, store, status };
       })();
     };
     const windowEnd = sleep((o.warmupSeconds + o.seconds) * 1_000).then(async () => {
       const cpu = procCpuSeconds(pid);
       const t = performance.now();
       const status = await counters?.snapshot();
-      const batches = await scrapeStoreBatches(metricsAddr);
-      return { cpu, t, batches, status };
+      const store = await scrapeStoreCounters(metricsAddr);
+      return { cpu, t, store, status };
     });
     const load = await runClosedLoop(
       { concurrency: s.concurrency, warmupSeconds: o.warmupSeconds, seconds: o.seconds, onWindowStart },
@@ -149,7 +151,8 @@ export async function runCoordinatorScenario(o: Options, s: CoordinatorScenario)
       if (load.committed > 0) r.coordCpuUsPerTx = (cpuSeconds * 1e6) / load.committed;
     }
     if (start?.status && end.status) r.mysql = MysqlCounters.diff(start.status, end.status);
-    if (start?.batches !== undefined && end.batches !== undefined) r.storeBatches = end.batches - start.batches;
+    if (start?.store.batches !== undefined && end.store.batches !== undefined) r.storeBatches = end.store.batches - start.store.batches;
+    if (start?.store.statements !== undefined && end.store.statements !== undefined) r.storeStatements = end.store.statements - start.store.statements;
 
     // With wait=false Confirm runs after the answer: wait (bounded) until the store shows nothing open.
     try {
