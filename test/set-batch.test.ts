@@ -181,7 +181,7 @@ function scenario(p: string): StoreCommand[][] {
       // A round for a transaction that is not in phase two.
       round(g('many'), r4, 'n1/many', [['1', true]]),
       { kind: 'claim', gid: g('old'), expectDueAt: 0, owner: 'n2/wrong', leaseUntil: r4 + 5_000, now: r4 },
-      { kind: 'claim', gid: g('seq'), expectDueAt: r3 + 30_000, owner: 'n2/seq', leaseUntil: r4 + 5_000, now: r4 },
+      { kind: 'claim', gid: g('seq'), expectDueAt: r3 + 30_000, owner: 'n2/seq', leaseUntil: r4 + 5_000, now: r4, withRows: true },
     ],
     [
       round(g('old'), r5, 'n1/old', [['y', true]]),
@@ -274,6 +274,10 @@ describe('set-based store batches', function () {
       expect(rounds.slice(0, 4).map(status)).to.deep.equal(['CONFIRMED', 'CANCELLING', 'CANCELLING', 'TRYING']);
       expect((rounds[0] as { finished?: boolean }).finished).to.equal(true);
       expect(rounds.slice(4).map((x) => (x as { claimed: boolean }).claimed)).to.deep.equal([false, true]);
+      // A claim asked for its rows answers them as the claim left them.
+      const won = rounds[5] as { txn?: { owner: string; dueAt: number }; branches?: { branchId: string; phaseTwo: string }[] };
+      expect(won.txn).to.include({ owner: 'n2/seq', dueAt: T0 + 40 + 5_000 });
+      expect(won.branches?.map((b) => `${b.branchId}:${b.phaseTwo}`)).to.deep.equal(['1:PENDING', '2:SKIPPED']);
     });
 
     it('writes a batch in the same number of statements for 8 and for 64 transactions, reading nothing before a new one', async function () {
