@@ -121,12 +121,12 @@ interface DecidedView {
   decidedNow: boolean;
 }
 
-
 /** What a local round left: the row it wrote, and the branches when its write finished the transaction. */
 interface RoundEnd {
   txn: TransactionRecord;
   branches?: BranchRecord[];
 }
+
 const CLIENT_COMMIT: DecisionRequest = { decision: 'commit', reason: '', cause: 'client' };
 const CLIENT_ROLLBACK: DecisionRequest = { decision: 'rollback', reason: 'rolled back by the client', cause: 'client' };
 const DEADLINE_ROLLBACK: DecisionRequest = { decision: 'rollback', reason: TIMEOUT_REASON, cause: 'deadline' };
@@ -275,8 +275,11 @@ export class TransactionEngine {
     await this.decideAndFinish(gid, DEADLINE_ROLLBACK, {});
   }
 
-  /** Recovery: one phase-two round of a decided transaction claimed at `claimedAt`. */
-  /** Runs a recovery round (on `branches` when given, else it reads them); answers the row it left (null when the transaction is gone). */
+  /**
+   * Recovery: one phase-two round of a claimed, decided transaction, on
+   * `branches` when given (read with the claim), else it reads them; answers
+   * the row it left (null when the transaction is gone).
+   */
   runPhaseTwo(txn: TransactionRecord, claim: { claimToken: string; slots?: ReservedSlots; branches?: BranchRecord[] }): Promise<TransactionRecord | null> {
     return this.runRound(txn, claim.branches, { claimToken: claim.claimToken, slots: claim.slots, recovery: true });
   }

@@ -7,7 +7,10 @@ export interface GroupCommitterOptions {
   maxBatchCommands?: number;
   /**
    * Batches in flight at once. Default 1 on SQLite (one writer anyway), 4 on
-   * MySQL (InnoDB commits several in parallel; more batches would mostly wait on locks).
+   * MySQL (InnoDB commits several in parallel; more batches would mostly wait
+   * on locks). A further batch starts while one is written only when more
+   * than `maxBatchCommands` commands wait: fewer, larger batches cost fewer
+   * statements per transaction.
    */
   maxConcurrentBatches?: number;
   /** Times a batch is re-run after a deadlock or lock-wait timeout. Default 3. */
