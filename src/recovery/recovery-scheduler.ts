@@ -66,6 +66,8 @@ export class RecoveryScheduler {
    * backlog drains at the pace its participant answers.
    */
   private backlogRounds: number | undefined;
+  /** When a sweep last ran the due query past full targets (this process's clock). */
+  private lastFullScanAt = 0;
 
   constructor(private readonly o: RecoverySchedulerOptions) {
     this.lease = o.lease ?? alwaysHeld;
@@ -169,7 +171,14 @@ export class RecoveryScheduler {
         this.backlogRounds = this.rounds.size;
         return;
       }
-      const due = await this.o.store.findDuePhaseTwo(this.o.clock.now(), Math.min(PAGE, room), limiter.fullTargets());
+      const full = limiter.fullTargets();
+      if (full.length) {
+        // The due query then skips the full targets' backlog row by row: at
+        // most once per sweep interval, however often retries wake the loop.
+        if (Date.now() - this.lastFullScanAt < this.o.sweepIntervalMs) return;
+        this.lastFullScanAt = Date.now();
+      }
+      const due = await this.o.store.findDuePhaseTwo(this.o.clock.now(), Math.min(PAGE, room), full);
       if (due.length === 0) return;
       const reserved = due.map((d) => reserveSlots(limiter, d.targets));
       const tokens = await Promise.all(due.map((d, i) => (reserved[i] ? this.claim(d) : Promise.resolve(undefined))));
