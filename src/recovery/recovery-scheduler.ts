@@ -72,6 +72,8 @@ export class RecoveryScheduler {
   constructor(private readonly o: RecoverySchedulerOptions) {
     this.lease = o.lease ?? alwaysHeld;
     this.loop = new RecoveryLoop({ intervalMs: o.sweepIntervalMs, sweep: () => this.sweep(), logger: o.logger });
+    // A slot freed on a target whose backlog is waiting: sweep now, not a sweep interval later.
+    o.engine.limiter.onRecoverySlotFree(() => this.loop.wakeAt(Date.now()));
   }
 
   /** Starts the loop (one sweep soon, to pick up what a crash left). */
