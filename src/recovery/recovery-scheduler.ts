@@ -177,7 +177,11 @@ export class RecoveryScheduler {
       if (full.length) {
         // The due query then skips the full targets' backlog row by row: at
         // most once per sweep interval, however often retries wake the loop.
-        if (Date.now() - this.lastFullScanAt < this.o.sweepIntervalMs) return;
+        if (Date.now() - this.lastFullScanAt < this.o.sweepIntervalMs) {
+          // Looked again once the rounds holding those slots are half done (see backlogRounds).
+          this.backlogRounds = this.rounds.size;
+          return;
+        }
         this.lastFullScanAt = Date.now();
       }
       const due = await this.o.store.findDuePhaseTwo(this.o.clock.now(), Math.min(PAGE, room), full);
