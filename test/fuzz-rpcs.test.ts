@@ -28,6 +28,8 @@ import { killHard, spawnCoordinator, type CoordinatorProcess } from './helpers/c
 const SEED = process.env.TCC_TEST_SEED ? Number(process.env.TCC_TEST_SEED) >>> 0 : crypto.randomBytes(4).readUInt32BE(0);
 /** Wall time of the random-message phase; the stream and metadata phases are bounded by count. */
 const FUZZ_MS = 35_000;
+/** Fuzzing before the memory baseline is taken. */
+const WARMUP_MS = 10_000;
 /** Wall time of the shorter MariaDB pass. */
 const MARIADB_FUZZ_MS = 8_000;
 const CALL_DEADLINE_MS = 10_000;
@@ -320,10 +322,6 @@ describe(`fuzzing every RPC (seed ${SEED}; replay with TCC_TEST_SEED=${SEED})`, 
     const fuzzer = createFuzzer(r, targets, async () => rows());
     const { fuzzOne, failures, counts, stats } = fuzzer;
 
-    // Warm-up, then the baseline memory.
-    for (let i = 0; i < 50; i++) await fuzzOne(coordinatorClient, r.pick(coordinatorDefs.filter((d) => !d.responseStream || d.requestStream)), true);
-    await sleep(2_000);
-    const baseline = rssMb(pid);
 
     // nghttp2 closes a connection whose client resets streams faster than ~33/s (its rapid-reset defence:
     // GOAWAY INTERNAL_ERROR, which the client reports as INTERNAL). Each Watch is cancelled by the client, so
@@ -331,12 +329,23 @@ describe(`fuzzing every RPC (seed ${SEED}; replay with TCC_TEST_SEED=${SEED})`, 
     const isWatch = (d: grpc.MethodDefinition<unknown, unknown>) => d.responseStream && !d.requestStream;
     const watchDef = coordinatorDefs.find(isWatch)!;
     const otherDefs = coordinatorDefs.filter((d) => !isWatch(d));
-    const until = Date.now() + FUZZ_MS;
-    for (let i = 1; Date.now() < until; i++) {
-      if (i % 100 === 0) await fuzzOne(coordinatorClient, watchDef, true);
-      else if (r.chance(0.8)) await fuzzOne(coordinatorClient, r.pick(otherDefs), true);
-      else await fuzzOne(participantClient, r.pick(participantDefs), false);
-    }
+    let i = 0;
+    const fuzzFor = async (ms: number) => {
+      const until = Date.now() + ms;
+      while (Date.now() < until) {
+        i++;
+        if (i % 100 === 0) await fuzzOne(coordinatorClient, watchDef, true);
+        else if (r.chance(0.8)) await fuzzOne(coordinatorClient, r.pick(otherDefs), true);
+        else await fuzzOne(participantClient, r.pick(participantDefs), false);
+      }
+    };
+    // Warm-up with the same calls, then the baseline memory: the process at its working size
+    // (compiled code, pools, the database's page cache), so what is measured after the run is
+    // what the run left behind, not what any busy process holds.
+    await fuzzFor(WARMUP_MS);
+    await sleep(2_000);
+    const baseline = rssMb(pid);
+    await fuzzFor(FUZZ_MS);
 
     // Oversized and odd metadata on every coordinator method: each call still ends with a status.
     for (const def of coordinatorDefs) {

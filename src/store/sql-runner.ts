@@ -32,8 +32,14 @@ interface MysqlConnection {
   query(sql: string, values: readonly unknown[], cb: (err: Error | null, result: unknown) => void): unknown;
 }
 
-/** Prepared statements kept per SQLite connection; a few shapes per IN-list length in practice. */
-const STATEMENT_CACHE_SIZE = 512;
+/**
+ * Prepared statements kept per SQLite connection: the shapes of small
+ * batches recur (a few per IN-list length). A long statement (a large batch)
+ * is prepared for its one use: its preparation is small beside its rows, and
+ * each one kept would hold its compiled program's memory.
+ */
+const STATEMENT_CACHE_SIZE = 128;
+const CACHED_SQL_MAX = 2_048;
 const sqliteCaches = new WeakMap<object, Map<string, SqliteStatement>>();
 
 /** better-sqlite3 binds numbers, strings, bigints, Buffers and null; booleans as 0/1 like knex does. */
@@ -63,8 +69,9 @@ function sqliteRunner(db: SqliteDatabase): SqlRunner {
   const prepared = (sql: string): SqliteStatement => {
     let s = statements.get(sql);
     if (s) return s;
-    if (statements.size >= STATEMENT_CACHE_SIZE) statements.delete(statements.keys().next().value as string);
     s = db.prepare(sql);
+    if (sql.length > CACHED_SQL_MAX) return s;
+    if (statements.size >= STATEMENT_CACHE_SIZE) statements.delete(statements.keys().next().value as string);
     statements.set(sql, s);
     return s;
   };
