@@ -564,7 +564,10 @@ forEachBackend((backend) => {
         expect(await knex.schema.hasTable('app_accounts')).to.equal(true);
       });
 
-      it('creates a barrier table of another name, with its own bookkeeping, from several processes at once', async () => {
+      it('creates a barrier table of another name, with its own bookkeeping, from several processes at once', async function () {
+        // Each migrator waits up to its own 60 s for the migration lock: the test outlasts that, so a
+        // stuck lock fails with the migrator's error rather than a bare mocha timeout.
+        this.timeout(150_000);
         const others = [participantKnex(backend, 2), participantKnex(backend, 2), participantKnex(backend, 2)];
         // allSettled: every migrator is done before its pool is destroyed, whatever happens.
         const settled = await Promise.allSettled(others.map((k) => migrateBarrierSchema(k, { tableName: 'shop_barriers' })));
