@@ -137,15 +137,22 @@ export class SqlTransactionStore implements TransactionStore {
    * snapshot older than its row lock and misses a branch registered meanwhile.
    * SQLite has one writer and ignores levels (knex warns if given one).
    */
-  private async transaction<R>(fn: (trx: Knex.Transaction, connection: unknown) => Promise<R>): Promise<R> {
+  private transaction<R>(fn: (trx: Knex.Transaction) => Promise<R>): Promise<R> {
+    // On a connection of its own, within the call timeout (see withTimedConnection).
+    return this.committed(
+      withTimedConnection(this.knex, this.timeoutMs, (connection) =>
+        this.dialect === 'mysql'
+          ? this.knex.transaction(fn, { connection, isolationLevel: 'read committed' })
+          : this.knex.transaction(fn, { connection }),
+      ),
+    );
+  }
+
+  /** A store transaction's outcome: storage failures noted (and cleared by the next commit), the SQLite file checked. */
+  private async committed<R>(work: Promise<R>): Promise<R> {
     let result: R;
     try {
-      // On a connection of its own, within the call timeout (see withTimedConnection).
-      result = await withTimedConnection(this.knex, this.timeoutMs, (connection) =>
-        this.dialect === 'mysql'
-          ? this.knex.transaction((trx) => fn(trx, connection), { connection, isolationLevel: 'read committed' })
-          : this.knex.transaction((trx) => fn(trx, connection), { connection }),
-      );
+      result = await work;
     } catch (err) {
       const e = asStoreError(err);
       if (e instanceof DatabaseUnavailableError) this.writeFailure = e;
@@ -188,10 +195,9 @@ export class SqlTransactionStore implements TransactionStore {
    * {@link transaction}. `trx` runs knex builders on the same connection, for
    * the per-command path.
    */
-  private async batchTransaction<R>(fn: (runner: SqlRunner, trx: Knex.Transaction) => Promise<R>): Promise<R> {
-    let result: R;
-    try {
-      result = await withTimedConnection(this.knex, this.timeoutMs, async (connection) => {
+  private batchTransaction<R>(fn: (runner: SqlRunner, trx: Knex.Transaction) => Promise<R>): Promise<R> {
+    return this.committed(
+      withTimedConnection(this.knex, this.timeoutMs, async (connection) => {
         // Whoever watches knex's query-response event (what the store reads) sees these statements too.
         const runner = counted(
           createSqlRunner(
@@ -214,16 +220,8 @@ export class SqlTransactionStore implements TransactionStore {
           });
           throw err;
         }
-      });
-    } catch (err) {
-      const e = asStoreError(err);
-      if (e instanceof DatabaseUnavailableError) this.writeFailure = e;
-      throw e;
-    }
-    this.writeFailure = undefined;
-    // Committed, but to the file still at the path? Only then may the caller be told it is durable.
-    this.guard?.check();
-    return result;
+      }),
+    );
   }
 
   /** A failed call past the attempts that keep a row each. */
