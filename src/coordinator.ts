@@ -194,6 +194,7 @@ export async function startCoordinator(config: Config, options: StartCoordinator
     metrics,
     crash: config.crashAt ? crashAt(config.crashAt) : undefined,
     committer: { maxQueuedCommands: config.storeQueueMax },
+    finalWriteDelayMs: config.finalWriteDelayMs,
     node: config.nodeId,
     limits: {
       defaultTimeoutMs: config.defaultTimeoutMs,

@@ -103,6 +103,67 @@ describe('GroupCommitter (SQLite store)', function () {
     expect(seen).to.deep.equal([1, 6]);
   });
 
+  it('lazy work starts no batch of its own: it rides, first and in order, in the batch the next eager work starts', async () => {
+    const seen: string[][] = [];
+    const execute = store.execute.bind(store);
+    const spy = Object.create(store) as TransactionStore;
+    spy.execute = ((commands: readonly StoreCommand[]) => {
+      seen.push(commands.map((c) => c.gid));
+      return execute(commands);
+    }) as TransactionStore['execute'];
+    const gc = new GroupCommitter(spy, { lazyWriteMs: 60_000 });
+    const now = Date.now();
+    const create = (gid: string) => ({ kind: 'create', gid, now, deadlineAt: now + 60_000 }) as const;
+    let lazyDone = false;
+    const lazy = gc.submit([create('lazy')] as const, { lazy: true }).then((r) => ((lazyDone = true), r));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(seen, 'no batch for lazy work alone').to.deep.equal([]);
+    expect(lazyDone).to.equal(false);
+    expect(await store.getTransaction('lazy')).to.equal(null);
+    const [[eager], [rode]] = await Promise.all([gc.submit([create('eager')] as const), lazy]);
+    expect(seen).to.deep.equal([['lazy', 'eager']]);
+    expect(eager.created && rode.created).to.equal(true);
+    expect(gc.stats().batches).to.equal(1);
+  });
+
+  it('lazy work left over when a batch is full waits too, even with batches to spare', async () => {
+    const seen: string[][] = [];
+    const execute = store.execute.bind(store);
+    const spy = Object.create(store) as TransactionStore;
+    spy.execute = ((commands: readonly StoreCommand[]) => {
+      seen.push(commands.map((c) => c.gid));
+      return execute(commands);
+    }) as TransactionStore['execute'];
+    const gc = new GroupCommitter(spy, { lazyWriteMs: 60_000, maxBatchCommands: 1, maxConcurrentBatches: 4 });
+    const now = Date.now();
+    const create = (gid: string) => ({ kind: 'create', gid, now, deadlineAt: now + 60_000 }) as const;
+    const eager = gc.submit([create('eager')] as const);
+    const lazy = gc.submit([create('lazy')] as const, { lazy: true });
+    await eager;
+    await new Promise((r) => setTimeout(r, 100));
+    expect(seen).to.deep.equal([['eager']]);
+    await Promise.all([gc.submit([create('next')] as const), lazy]);
+    expect(seen).to.deep.equal([['eager'], ['lazy'], ['next']]);
+  });
+
+  it('lazy work goes on its own after lazyWriteMs, or at once when flushed', async () => {
+    const gc = new GroupCommitter(store, { lazyWriteMs: 150 });
+    const now = Date.now();
+    const create = (gid: string) => ({ kind: 'create', gid, now, deadlineAt: now + 60_000 }) as const;
+    const started = Date.now();
+    const [timed] = await gc.submit([create('timed')] as const, { lazy: true });
+    expect(timed.created).to.equal(true);
+    expect(Date.now() - started, 'written once its time was up, not before').to.be.at.least(140);
+    const gc2 = new GroupCommitter(store, { lazyWriteMs: 60_000 });
+    const flushed = gc2.submit([create('flushed')] as const, { lazy: true });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(gc2.stats().batches).to.equal(0);
+    gc2.flushLazy();
+    const [r] = await flushed;
+    expect(r.created).to.equal(true);
+    expect(await store.getTransaction('flushed')).to.not.equal(null);
+  });
+
   it("one caller's failing command fails only that caller; the others' writes are durable", async () => {
     const gc = new GroupCommitter(store);
     const now = Date.now();

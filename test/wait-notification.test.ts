@@ -60,4 +60,60 @@ forEachBackend((backend) => {
       expect(took).to.be.at.least(CONFIRM_MS - 50).and.below(CONFIRM_MS + 5_000);
     });
   });
+  describe('the final write of a transaction nobody waits for', function () {
+    this.timeout(60_000);
+    const DELAY_MS = 1_500;
+    let coordinator: RunningCoordinator;
+    let client: TestCoordinatorClient;
+    let participant: TestParticipant;
+
+    before(async () => {
+      participant = await startTestParticipant();
+      coordinator = await startTestCoordinator(backend, { TCC_FINAL_WRITE_DELAY_MS: String(DELAY_MS) });
+      client = createCoordinatorClient(coordinator.address, 30_000);
+    });
+    after(async () => {
+      client.close();
+      await coordinator.shutdown();
+      await participant.stop();
+    });
+
+    const branches = () => [
+      { participant: participant.target, action: 'a' },
+      { participant: participant.target, action: 'b' },
+    ];
+    const statusOf = async (gid: string) => (await coordinator.engine.store.getTransaction(gid))?.status;
+    async function confirmedByParticipant(gid: string): Promise<void> {
+      while (participant.callsFor('confirm', gid).length < 2) await new Promise((r) => setTimeout(r, 5));
+      // The round's write is submitted right after its calls answered.
+      await new Promise((r) => setTimeout(r, 50));
+    }
+
+    it('rides in the batch the next transaction starts (one durable batch fewer), else goes on its own after TCC_FINAL_WRITE_DELAY_MS', async () => {
+      const first = await client.execute({ branches: branches(), wait: false });
+      expect(first.status).to.equal('CONFIRMING');
+      await confirmedByParticipant(first.gid);
+      expect(await statusOf(first.gid), 'its final write waits for company').to.equal('CONFIRMING');
+      const before = coordinator.engine.committer.stats().batches;
+      const second = await client.execute({ branches: branches(), wait: false });
+      // The second Execute's registration and decision: two batches, the first's final write in the first of them.
+      expect(coordinator.engine.committer.stats().batches - before).to.equal(2);
+      expect(await statusOf(first.gid)).to.equal('CONFIRMED');
+      await confirmedByParticipant(second.gid);
+      const t0 = Date.now();
+      while ((await statusOf(second.gid)) !== 'CONFIRMED') {
+        expect(Date.now() - t0, 'written on its own within the delay').to.be.below(DELAY_MS + 5_000);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(Date.now() - t0, 'not before its time').to.be.at.least(DELAY_MS - 300);
+    });
+
+    it('a wait=true answer follows the durable final write: never delayed, never ahead of the database', async () => {
+      const t0 = Date.now();
+      const done = await client.execute({ branches: branches(), wait: true });
+      expect(done.status).to.equal('CONFIRMED');
+      expect(Date.now() - t0, 'not held for the delay').to.be.below(DELAY_MS);
+      expect(await statusOf(done.gid)).to.equal('CONFIRMED');
+    });
+  });
 });

@@ -41,6 +41,13 @@ export interface PhaseExecutorOptions {
   onStuck?: (txn: TransactionRecord, branch: StuckBranch) => void;
   /** Default: never crashes. */
   crash?: CrashHook;
+  /**
+   * True when no caller waits for the gid's round to end. A client's round
+   * that finishes the transaction then writes lazily (in the next batch
+   * other work starts, or after the committer's `lazyWriteMs`). Default:
+   * never lazy.
+   */
+  nobodyWaits?: (gid: string) => boolean;
 }
 
 /** Slots of the per-target limit taken for a round before it starts (by recovery, when it claimed the transaction). */
@@ -153,11 +160,17 @@ export class PhaseExecutor {
         nextRetryAt: now + retryDelayMs(this.o.retryPolicy, b.attempts + 1),
       };
     });
+    // Every pending branch answered OK and nobody waits for the answer: the
+    // final write waits for company (a batch other work starts) instead of
+    // paying a durable commit of its own. Nothing is answered before it is durable.
+    const lazy = !options.recovery && finishesAll(branches, results) && this.o.nobodyWaits?.(txn.gid) === true;
+    const write = this.o.committer.submit(
+      [{ kind: 'phaseTwo', gid: txn.gid, now, node: this.o.node, claimToken: options.claimToken, results, logs, stuck: this.o.stuck }] as const,
+      { lazy },
+    );
     let recorded: PhaseTwoResult;
     try {
-      [recorded] = await this.o.committer.submit([
-        { kind: 'phaseTwo', gid: txn.gid, now, node: this.o.node, claimToken: options.claimToken, results, logs, stuck: this.o.stuck },
-      ] as const);
+      [recorded] = await write;
     } catch (err) {
       recorded = await this.recordFailedRound(txn, due, results, options.claimToken, now, err);
     }
@@ -238,6 +251,12 @@ export class PhaseExecutor {
       release();
     }
   }
+}
+
+/** Every branch still pending was called this round and answered OK: the round's write finishes the transaction. */
+function finishesAll(branches: readonly BranchRecord[], results: readonly PhaseTwoCallResult[]): boolean {
+  const ok = new Set(results.filter((r) => r.ok).map((r) => r.branchId));
+  return branches.every((b) => b.phaseTwo !== 'PENDING' || ok.has(b.branchId));
 }
 
 function releaseAll(slots: ReservedSlots | undefined): void {

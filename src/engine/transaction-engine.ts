@@ -82,6 +82,13 @@ export interface TransactionEngineOptions {
   participantAllowlist?: ParticipantAllowlist;
   /** Options of the group committer (queue bound, batch sizes). Default: its defaults. */
   committer?: GroupCommitterOptions;
+  /**
+   * When every branch of a client's round answered OK and no caller waits
+   * for it (wait=false), the final-status write waits up to this long for a
+   * batch started by other work (TCC_FINAL_WRITE_DELAY_MS); 0: written at once.
+   * Default 20.
+   */
+  finalWriteDelayMs?: number;
 }
 
 /** When the client's call gives up, epoch ms on this process's clock (the gRPC deadline); absent: no deadline. */
@@ -221,7 +228,8 @@ export class TransactionEngine {
   constructor(o: TransactionEngineOptions) {
     this.store = o.store;
     this.clock = o.clock ?? systemClock;
-    this.committer = new GroupCommitter(o.store, { ...o.committer, onBatch: (n, ms) => this.metrics.observeStoreBatch(n, ms) });
+    const finalWriteDelayMs = o.finalWriteDelayMs ?? 20;
+    this.committer = new GroupCommitter(o.store, { lazyWriteMs: finalWriteDelayMs, ...o.committer, onBatch: (n, ms) => this.metrics.observeStoreBatch(n, ms) });
     this.caller = o.caller ?? new ParticipantCaller({ now: () => this.clock.now() });
     this.participantAllowlist = o.participantAllowlist;
     this.gids = new GidGenerator(() => this.clock.now());
@@ -252,6 +260,7 @@ export class TransactionEngine {
       limiter: this.limiter,
       metrics: this.metrics,
       crash: this.crash,
+      nobodyWaits: (gid) => finalWriteDelayMs > 0 && !this.waiters.has(gid),
       onRetryScheduled: (at) => this.retryListener(at),
       onRoundEnd: (txn, branches) => this.notify(txn.gid, { txn, branches }),
       onStuck: (txn, branch) => this.stuckReporter.report(txn, branch),
@@ -265,6 +274,8 @@ export class TransactionEngine {
 
   /** Waits for phase-two rounds in progress and alerts being posted; closes participant channels. */
   async stop(): Promise<void> {
+    // Final writes waiting for company go now: nothing else will start their batch.
+    this.committer.flushLazy();
     await Promise.allSettled(this.executor.inFlight());
     await this.stuckReporter.drain();
     this.caller.close();

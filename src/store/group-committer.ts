@@ -25,6 +25,11 @@ export interface GroupCommitterOptions {
   maxQueuedCommands?: number;
   /** The clock callers' deadlines are on, epoch ms. Default `Date.now` (gRPC deadlines are this process's clock). */
   now?: () => number;
+  /**
+   * Longest time work submitted with `lazy` waits for a batch that other
+   * work starts, ms; then it starts one itself. Default 20.
+   */
+  lazyWriteMs?: number;
 }
 
 /** How one caller's work is queued. */
@@ -37,6 +42,15 @@ export interface SubmitOptions {
   deadline?: number;
   /** Work of a client call: refused while the queue is full. Default false (phase-two and recovery writes always queue). */
   client?: boolean;
+  /**
+   * Starts no batch of its own: rides in the next batch other work starts,
+   * or one started `lazyWriteMs` after it was queued (or by {@link
+   * GroupCommitter.flushLazy}). For writes nobody waits on (a transaction's
+   * final status, once every branch answered): under a steady load they
+   * save a durable commit each. Order is kept: work queued after it still
+   * goes in the same batch or a later one. Default false.
+   */
+  lazy?: boolean;
 }
 
 /** Counters since the committer was made. */
@@ -54,6 +68,7 @@ export interface GroupCommitterStats {
 interface Pending {
   commands: readonly StoreCommand[];
   deadline: number | undefined;
+  lazy: boolean;
   resolve(results: unknown[]): void;
   reject(err: unknown): void;
 }
@@ -84,6 +99,12 @@ function isStoreFailure(err: unknown): boolean {
 export class GroupCommitter {
   private readonly queue: Pending[] = [];
   private queuedCommands = 0;
+  /** Of `queuedCommands`, those submitted lazy: they alone start no batch. */
+  private lazyCommands = 0;
+  /** Set when lazy work must go now (its time is up, or a reader asked): the next batches take it. */
+  private lazyDue = false;
+  private lazyTimer: NodeJS.Timeout | undefined;
+  private readonly lazyWriteMs: number;
   private inFlight = 0;
   private pumpScheduled = false;
   private readonly maxBatch: number;
@@ -102,6 +123,7 @@ export class GroupCommitter {
     this.retries = options.deadlockRetries ?? 3;
     this.maxQueued = options.maxQueuedCommands ?? 10_000;
     this.now = options.now ?? Date.now;
+    this.lazyWriteMs = options.lazyWriteMs ?? 20;
   }
 
   /** A copy of the counters. */
@@ -115,11 +137,30 @@ export class GroupCommitter {
       this.counters.rejectedQueueFull++;
       return Promise.reject(new StoreQueueFullError(this.maxQueued));
     }
+    const lazy = options.lazy === true;
     return new Promise<ResultsOf<T>>((resolve, reject) => {
-      this.queue.push({ commands, deadline: options.deadline, resolve: resolve as (r: unknown[]) => void, reject });
+      this.queue.push({ commands, deadline: options.deadline, lazy, resolve: resolve as (r: unknown[]) => void, reject });
       this.queuedCommands += commands.length;
+      if (lazy) {
+        this.lazyCommands += commands.length;
+        this.lazyTimer ??= setTimeout(() => this.flushLazy(), this.lazyWriteMs);
+      }
       this.schedulePump();
     });
+  }
+
+  /** Starts a batch for lazy work now (a reader needs what it writes); no-op when none waits. */
+  flushLazy(): void {
+    clearTimeout(this.lazyTimer);
+    this.lazyTimer = undefined;
+    if (this.lazyCommands === 0) return;
+    this.lazyDue = true;
+    this.schedulePump();
+  }
+
+  /** Work that may start a batch is queued: any eager work, or lazy work whose time is up. */
+  private startable(): boolean {
+    return this.queue.length > 0 && (this.lazyDue || this.queuedCommands > this.lazyCommands);
   }
 
   /**
@@ -134,7 +175,7 @@ export class GroupCommitter {
    * would otherwise each start a batch of their own.
    */
   private schedulePump(afterBatch = false): void {
-    if (this.pumpScheduled) return;
+    if (this.pumpScheduled || !this.startable()) return;
     if (!afterBatch && this.inFlight > 0 && this.queuedCommands < this.maxBatch) return; // the running batch's end starts the next
     this.pumpScheduled = true;
     const start = () => {
@@ -146,15 +187,22 @@ export class GroupCommitter {
   }
 
   private pump(): void {
-    while (this.inFlight < this.maxConcurrent && this.queue.length > 0) {
+    while (this.inFlight < this.maxConcurrent && this.startable()) {
       const batch: Pending[] = [];
       let size = 0;
       while (this.queue.length && (batch.length === 0 || size + this.queue[0].commands.length <= this.maxBatch)) {
         const p = this.queue.shift()!;
         this.queuedCommands -= p.commands.length;
+        if (p.lazy) this.lazyCommands -= p.commands.length;
         if (this.expired(p)) continue;
         size += p.commands.length;
         batch.push(p);
+      }
+      if (this.lazyCommands === 0) {
+        // Every lazy write is on its way: the next needs a timer of its own.
+        this.lazyDue = false;
+        clearTimeout(this.lazyTimer);
+        this.lazyTimer = undefined;
       }
       if (batch.length === 0) continue;
       this.inFlight++;
