@@ -10,7 +10,7 @@ import { expect } from 'chai';
 import knexFactory, { type Knex } from 'knex';
 import { knexConfigFor, migrateToLatest } from '../src/store/create-store';
 import { SqlTransactionStore } from '../src/store/sql-transaction-store';
-import type { NewBranch, StoreCommand } from '../src/store/transaction-store';
+import type { NewBranch, PhaseTwoCommand, StoreCommand } from '../src/store/transaction-store';
 import type { PhaseLogRecord } from '../src/domain/model';
 import { forEachBackend } from './helpers/backends';
 
@@ -38,6 +38,9 @@ function scenario(p: string): StoreCommand[][] {
   const r3 = T0 + 30;
   const r4 = T0 + 40;
   const r5 = T0 + 50;
+  const r6 = T0 + 60;
+  const r7 = T0 + 70;
+  const r8 = T0 + 80;
   const ok = (gid: string, b: string, now: number): StoreCommand => ({
     kind: 'tryOutcome',
     gid,
@@ -192,6 +195,25 @@ function scenario(p: string): StoreCommand[][] {
       { kind: 'expedite', gid: g('b'), now: r5 },
       { kind: 'resolve', gid: g('b'), branchId: '3', reason: 'fixed by hand', operator: 'ops', now: r5, node: 'n1' },
     ],
+    // Rounds with failed and deferred calls, written as sets too.
+    [create(g('e'), r6), register(g('e'), r6, [branch('1'), branch('2'), branch('3')]), create(g('f'), r6), register(g('f'), r6, [branch('1'), branch('2')])],
+    [ok(g('e'), '1', r6), ok(g('e'), '2', r6), ok(g('e'), '3', r6), ok(g('f'), '1', r6), ok(g('f'), '2', r6)],
+    [decide(g('e'), 'commit', r6, 'n1/e'), decide(g('f'), 'commit', r6, 'n1/f')],
+    [
+      // One done, one failed, one deferred: released (this round holds the claim) to the earliest retry.
+      { ...(round(g('e'), r7, 'n1/e', [['1', true], ['2', false]]) as PhaseTwoCommand), results: [
+        { branchId: '1', attempted: true, ok: true, error: '', nextRetryAt: r7 + 1_000 },
+        { branchId: '2', attempted: true, ok: false, error: 'UNAVAILABLE: down', nextRetryAt: r7 + 2_000 },
+        { branchId: '3', attempted: false, ok: false, error: '', nextRetryAt: r7 + 500 },
+      ] },
+      // A round under a claim that is not the row's any more: counted, flagged stuck (1 attempt is the threshold here), not released.
+      { ...(round(g('f'), r7, 'n9/stale', [['1', false]]) as PhaseTwoCommand), stuck: { attempts: 1, ageMs: 0 } },
+    ],
+    [
+      // Both left pending fail again; the other round finishes.
+      round(g('e'), r8, 'n1/e', [['2', false], ['3', false]]),
+      round(g('f'), r8, 'n1/f', [['1', true], ['2', true]]),
+    ],
   ];
 }
 
@@ -278,6 +300,15 @@ describe('set-based store batches', function () {
       const won = rounds[5] as { txn?: { owner: string; dueAt: number }; branches?: { branchId: string; phaseTwo: string }[] };
       expect(won.txn).to.include({ owner: 'n2/seq', dueAt: T0 + 40 + 5_000 });
       expect(won.branches?.map((b) => `${b.branchId}:${b.phaseTwo}`)).to.deep.equal(['1:PENDING', '2:SKIPPED']);
+      // Rounds with failed and deferred calls.
+      const [failedRounds, lastRounds] = answersTogether.slice(10) as { txn: { status: string; dueAt: number | null; owner: string | null; stuck: boolean; attempts: number; lastError: string }; becameStuck?: { branchId: string }; finished?: boolean }[][];
+      expect(failedRounds[0].txn).to.include({ status: 'CONFIRMING', dueAt: T0 + 70 + 500, owner: null, stuck: false, attempts: 1, lastError: 'UNAVAILABLE: down' });
+      expect(failedRounds[1].txn).to.include({ status: 'CONFIRMING', dueAt: T0 + 60 + 30_000, owner: 'n1/f', stuck: true, attempts: 1 });
+      expect(failedRounds[1].becameStuck).to.include({ branchId: '1' });
+      // Its claim was released by the round before: this one holds none, so it moves nothing but the count.
+      expect(lastRounds[0].txn).to.include({ status: 'CONFIRMING', dueAt: T0 + 70 + 500, owner: null, attempts: 2 });
+      expect(lastRounds[1]).to.include({ finished: true });
+      expect(lastRounds[1].txn).to.include({ status: 'CONFIRMED', stuck: false });
     });
 
     it('writes a batch in the same number of statements for 8 and for 64 transactions, reading nothing before a new one', async function () {
@@ -308,6 +339,25 @@ describe('set-based store batches', function () {
               { kind: 'decide', gid, decision: 'commit', reason: '', now, node: 'n1', claimToken: `n1/${gid}`, leaseUntil: now + 30_000 },
             ]),
           );
+          // A round with a failed and a deferred call on every transaction, then one that finishes them.
+          await step(
+            gids.map(
+              (gid) =>
+                ({
+                  kind: 'phaseTwo',
+                  gid,
+                  now,
+                  node: 'n1',
+                  claimToken: `n1/${gid}`,
+                  results: [
+                    { branchId: '1', attempted: true, ok: false, error: 'UNAVAILABLE', nextRetryAt: now + 1_000 },
+                    { branchId: '2', attempted: false, ok: false, error: '', nextRetryAt: now + 2_000 },
+                  ],
+                  logs: [],
+                  stuck: STUCK,
+                }) satisfies StoreCommand,
+            ),
+          );
           await step(
             gids.map(
               (gid) =>
@@ -332,9 +382,9 @@ describe('set-based store batches', function () {
       };
       const small = await statementsFor(8);
       const large = await statementsFor(64);
-      expect(large, 'statements per batch: create+register, Try outcomes+decision, phase two').to.deep.equal(small);
+      expect(large, 'statements per batch: create+register, Try outcomes+decision, a failed round, phase two').to.deep.equal(small);
       // BEGIN and COMMIT (and MySQL's SET TRANSACTION) around a handful of set statements.
-      expect(small.reduce((a, b) => a + b, 0)).to.be.at.most(backend.name === 'sqlite' ? 18 : 21);
+      expect(small.reduce((a, b) => a + b, 0)).to.be.at.most(backend.name === 'sqlite' ? 25 : 29);
     });
   });
 });

@@ -1,5 +1,6 @@
 import type { BranchRecord, PhaseLogRecord, TransactionRecord, TryState } from '../domain/model';
 import { finalStatusOf, nextTryState, planDecision } from '../domain/state-machine';
+import { isStuck, releaseDueAt } from '../domain/recovery-rules';
 import { chunk, type StatementLimits } from './chunked-insert';
 import { toBranch, toTransaction, truncate, type BranchRow, type TransactionRow } from './row-mapping';
 import { placeholders, tuplePlaceholders, type SqlRow, type SqlRunner } from './sql-runner';
@@ -53,6 +54,29 @@ interface Known {
   txn: TransactionRecord;
   branchIds: Set<string>;
   maxSeq: number;
+}
+
+/** A branch row's own values for {@link SetBatchWriter.updateBranchRows}, in its columns' order. */
+interface BranchValues {
+  gid: string;
+  branchId: string;
+  values: unknown[];
+}
+
+/** A transaction row's own values, in the columns' order. */
+interface TransactionValues {
+  gid: string;
+  values: unknown[];
+}
+
+/** A branch still pending after a round, as read back. */
+interface PendingRow {
+  gid: unknown;
+  branch_id: unknown;
+  participant: unknown;
+  attempts: unknown;
+  next_retry_at: unknown;
+  last_error: unknown;
 }
 
 /** What the register commands of one step write, together. */
@@ -507,60 +531,104 @@ export class SetBatchWriter {
 
   // ------------------------------------------------------------ phase two
 
+  /**
+   * A round's outcomes, every round of the step together: the done branches
+   * in one UPDATE, the failed and the deferred ones in one each (their retry
+   * times and errors as CASEs), one read of what is left pending, then the
+   * finished transactions in one UPDATE per final status and the others in
+   * one (two when some rounds hold the claim they release). The rules are the
+   * domain's (`isStuck`, `releaseDueAt`); the answers are the rows as written,
+   * from the locked rows read first.
+   */
   private async phaseTwo(idx: readonly number[]): Promise<void> {
-    // Rounds with a failed call carry per-branch retry times and errors: the per-command path.
-    const slow = idx.filter((i) => (this.commands[i] as PhaseTwoCommand).results.some((r) => !r.ok));
-    const fast = idx.filter((i) => (this.commands[i] as PhaseTwoCommand).results.every((r) => r.ok));
-    if (fast.length) {
-      for (const i of fast) this.logs.push(...(this.commands[i] as PhaseTwoCommand).logs);
-      const txns = await this.lockTransactions(fast.map((i) => this.commands[i].gid));
-      const active: { i: number; c: PhaseTwoCommand; txn: TransactionRecord }[] = [];
-      let now = 0;
-      for (const i of fast) {
-        const c = this.commands[i] as PhaseTwoCommand;
-        this.known.delete(c.gid);
-        const txn = txns.get(c.gid) ?? null;
-        if (!txn || (txn.status !== 'CONFIRMING' && txn.status !== 'CANCELLING')) this.results[i] = { txn };
-        else {
-          active.push({ i, c, txn });
-          now = Math.max(now, c.now);
-        }
-      }
-      if (active.length) {
-        const done = active.flatMap((a) => a.c.results.map((r) => [a.c.gid, r.branchId] as [string, string]));
-        await this.updatePairs(done, `phase_two = 'DONE', attempts = attempts + 1, next_retry_at = NULL, last_error = '', updated_at = ?`, [now], ` AND phase_two = 'PENDING'`);
-        const pending = new Set<string>();
-        for (const part of chunk(active, this.o.limits, () => ({ values: 1, bytes: 512 }))) {
-          const rows = await this.o.runner.all(
-            `SELECT DISTINCT gid FROM ${BR} WHERE gid IN (${placeholders(part.length)}) AND phase_two = 'PENDING'`,
-            part.map((a) => a.c.gid),
-          );
-          for (const r of rows) pending.add(String(r.gid));
-        }
-        // No branch left pending: CONFIRMING → CONFIRMED, CANCELLING → CANCELLED; the claim and the stuck flag go with it.
-        for (const status of ['CONFIRMING', 'CANCELLING'] as const) {
-          const ending = active.filter((a) => a.txn.status === status && !pending.has(a.c.gid));
-          const final = finalStatusOf(status);
-          for (const part of chunk(ending, this.o.limits, () => ({ values: 1, bytes: 512 }))) {
-            await this.o.runner.run(
-              `UPDATE ${TX} SET status = ?, due_at = NULL, owner = NULL, last_error = '', stuck = ?, attempts = attempts + 1, updated_at = ? WHERE gid IN (${placeholders(part.length)}) AND status = ?`,
-              [final, false, now, ...part.map((a) => a.c.gid), status],
-            );
-          }
-          for (const a of ending) {
-            this.results[a.i] = {
-              txn: { ...a.txn, status: final, dueAt: null, owner: null, lastError: '', stuck: false, attempts: a.txn.attempts + 1, updatedAt: now },
-              finished: true,
-            };
-          }
-        }
-        // Branches still pending (not called this round): the per-command path
-        // records the round (attempts, stuck, the claim's release); its branch
-        // updates above are already applied, and its log rows are in.
-        for (const a of active.filter((x) => pending.has(x.c.gid))) this.results[a.i] = await this.o.applyOne({ ...a.c, logs: [] }, this.logs);
+    const txns = await this.lockTransactions(idx.map((i) => this.commands[i].gid));
+    const active: { i: number; c: PhaseTwoCommand; txn: TransactionRecord }[] = [];
+    for (const i of idx) {
+      const c = this.commands[i] as PhaseTwoCommand;
+      this.logs.push(...c.logs);
+      this.known.delete(c.gid);
+      const txn = txns.get(c.gid) ?? null;
+      if (!txn || (txn.status !== 'CONFIRMING' && txn.status !== 'CANCELLING')) this.results[i] = { txn };
+      else active.push({ i, c, txn });
+    }
+    if (active.length === 0) return;
+
+    const done: BranchValues[] = [];
+    const failed: BranchValues[] = [];
+    const deferred: BranchValues[] = [];
+    for (const { c } of active) {
+      for (const r of c.results) {
+        if (r.ok) done.push({ gid: c.gid, branchId: r.branchId, values: [c.now] });
+        else if (r.attempted) failed.push({ gid: c.gid, branchId: r.branchId, values: [r.nextRetryAt, truncate(r.error, 1024), c.now] });
+        else deferred.push({ gid: c.gid, branchId: r.branchId, values: [r.nextRetryAt, c.now] });
       }
     }
-    await this.oneByOne(slow);
+    await this.updateBranchRows(done, ['updated_at'], `phase_two = 'DONE', attempts = attempts + 1, next_retry_at = NULL, last_error = ''`);
+    await this.updateBranchRows(failed, ['next_retry_at', 'last_error', 'updated_at'], 'attempts = attempts + 1');
+    await this.updateBranchRows(deferred, ['next_retry_at', 'updated_at'], '');
+
+    const pending = new Map<string, PendingRow[]>();
+    for (const part of chunk(active, this.o.limits, (a) => ({ values: 1, bytes: valueBytes(a.c.gid) + 8 }))) {
+      const rows = await this.o.runner.all(
+        `SELECT gid, branch_id, participant, attempts, next_retry_at, last_error FROM ${BR} WHERE gid IN (${placeholders(part.length)}) AND phase_two = 'PENDING' ORDER BY gid, seq`,
+        part.map((a) => a.c.gid),
+      );
+      for (const r of rows as unknown as PendingRow[]) {
+        const list = pending.get(String(r.gid));
+        if (list) list.push(r);
+        else pending.set(String(r.gid), [r]);
+      }
+    }
+
+    // No branch left pending: CONFIRMING → CONFIRMED, CANCELLING → CANCELLED; the claim and the stuck flag go with it.
+    for (const status of ['CONFIRMING', 'CANCELLING'] as const) {
+      const ending = active.filter((a) => a.txn.status === status && !pending.has(a.c.gid));
+      const final = finalStatusOf(status);
+      await this.updateTransactionRows(
+        ending.map((a) => ({ gid: a.c.gid, values: [a.c.now] })),
+        ['updated_at'],
+        `status = ?, due_at = NULL, owner = NULL, last_error = '', stuck = ?, attempts = attempts + 1`,
+        [final, false],
+        status,
+      );
+      for (const a of ending) {
+        this.results[a.i] = {
+          txn: { ...a.txn, status: final, dueAt: null, owner: null, lastError: '', stuck: false, attempts: a.txn.attempts + 1, updatedAt: a.c.now },
+          finished: true,
+        };
+      }
+    }
+
+    // Not finished: the round is counted, the stuck flag may rise, and the
+    // claim is released to the earliest pending retry, but only by the holder
+    // of this very claim (fencing: a claim that expired and was taken by
+    // another worker keeps its lease).
+    const released: TransactionValues[] = [];
+    const kept: TransactionValues[] = [];
+    for (const a of active) {
+      const left = pending.get(a.c.gid);
+      if (!left) continue;
+      const lastError = truncate(a.c.results.find((r) => r.attempted && !r.ok)?.error ?? String(left[0].last_error ?? ''), 1024);
+      const worst = left.reduce((x, y) => (Number(y.attempts) > Number(x.attempts) ? y : x));
+      const stuck = isStuck(a.txn, left.map((p) => ({ attempts: Number(p.attempts) })), a.c.stuck, a.c.now);
+      const after: TransactionRecord = { ...a.txn, lastError, attempts: a.txn.attempts + 1, stuck, updatedAt: a.c.now };
+      const values: unknown[] = [lastError, after.attempts, stuck, a.c.now];
+      if (a.txn.owner === a.c.claimToken) {
+        after.dueAt = releaseDueAt(left.map((p) => (p.next_retry_at === null ? null : Number(p.next_retry_at))), a.c.now);
+        after.owner = null;
+        released.push({ gid: a.c.gid, values: [...values, after.dueAt] });
+      } else kept.push({ gid: a.c.gid, values });
+      this.results[a.i] = {
+        txn: after,
+        becameStuck:
+          stuck && !a.txn.stuck
+            ? { branchId: String(worst.branch_id), participant: String(worst.participant), attempts: Number(worst.attempts), lastError: String(worst.last_error ?? '') }
+            : undefined,
+      };
+    }
+    const cols = ['last_error', 'attempts', 'stuck', 'updated_at'];
+    await this.updateTransactionRows(released, [...cols, 'due_at'], 'owner = NULL', [], null);
+    await this.updateTransactionRows(kept, cols, '', [], null);
   }
 
   // ------------------------------------------------------------ claims
@@ -632,6 +700,46 @@ export class SetBatchWriter {
       ]);
     }
     return n;
+  }
+
+  /**
+   * `UPDATE tcc_branches SET <col> = CASE WHEN gid = ? AND branch_id = ? THEN ? … END, …[, <fixed>]`
+   * of pending branches, each row's own values; chunked.
+   */
+  private async updateBranchRows(rows: readonly BranchValues[], cols: readonly string[], fixed: string): Promise<void> {
+    const size = (r: BranchValues) => ({ values: cols.length * 3 + 2, bytes: 64 + (cols.length + 1) * (valueBytes(r.gid) + valueBytes(r.branchId)) + r.values.reduce<number>((n, v) => n + valueBytes(v), 0) });
+    for (const part of chunk(rows, this.o.limits, size)) {
+      const when = part.map(() => 'WHEN gid = ? AND branch_id = ? THEN ?').join(' ');
+      const sets = cols.map((col) => `${col} = CASE ${when} END`);
+      if (fixed) sets.push(fixed);
+      const params: unknown[] = [];
+      cols.forEach((_, k) => {
+        for (const r of part) params.push(r.gid, r.branchId, r.values[k]);
+      });
+      for (const r of part) params.push(r.gid, r.branchId);
+      await this.o.runner.run(`UPDATE ${BR} SET ${sets.join(', ')} WHERE (gid, branch_id) IN (${tuplePlaceholders(part.length, 2)}) AND phase_two = 'PENDING'`, params);
+    }
+  }
+
+  /**
+   * `UPDATE tcc_transactions SET <fixed>, <col> = CASE gid WHEN ? THEN ? … END, …` of rows in
+   * phase two (in `status` when given), each row's own values; chunked.
+   */
+  private async updateTransactionRows(rows: readonly TransactionValues[], cols: readonly string[], fixed: string, fixedParams: readonly unknown[], status: string | null): Promise<void> {
+    const size = (r: TransactionValues) => ({ values: cols.length * 2 + 1 + fixedParams.length, bytes: 128 + (cols.length + 1) * valueBytes(r.gid) + r.values.reduce<number>((n, v) => n + valueBytes(v), 0) });
+    for (const part of chunk(rows, this.o.limits, size)) {
+      const when = part.map(() => 'WHEN ? THEN ?').join(' ');
+      const sets = cols.map((col) => `${col} = CASE gid ${when} END`);
+      if (fixed) sets.unshift(fixed);
+      const params: unknown[] = [...fixedParams];
+      cols.forEach((_, k) => {
+        for (const r of part) params.push(r.gid, r.values[k]);
+      });
+      params.push(...part.map((r) => r.gid));
+      const inStatus = status === null ? `status IN ('CONFIRMING', 'CANCELLING')` : 'status = ?';
+      if (status !== null) params.push(status);
+      await this.o.runner.run(`UPDATE ${TX} SET ${sets.join(', ')} WHERE gid IN (${placeholders(part.length)}) AND ${inStatus}`, params);
+    }
   }
 
   private chunkTuples(items: readonly number[], valuesPerItem: number): number[][] {

@@ -486,6 +486,7 @@ export class SqlTransactionStore implements TransactionStore {
     }
     const pending = await trx<BranchRow>(BR)
       .where({ gid: c.gid, phase_two: 'PENDING' })
+      .orderBy('seq')
       .select('branch_id', 'participant', 'attempts', 'next_retry_at', 'last_error');
     if (pending.length === 0) return { txn: await this.finish(trx, txn, c.now), finished: true };
 
