@@ -45,4 +45,5 @@ EXPOSE 50051
 # SIGTERM (docker stop) drains in-flight calls for up to TCC_SHUTDOWN_GRACE_MS
 # (default 10 s) before closing: give the container more than that to stop.
 STOPSIGNAL SIGTERM
-CMD ["node", "dist/src/main.js"]
+# Through the file's shebang: it carries the node flags that bound the V8 heap (see src/main.ts).
+CMD ["./dist/src/main.js"]

@@ -300,11 +300,22 @@ function coordinatorEnv(addr: string, metricsAddr: string, s: CoordinatorSetting
   return env;
 }
 
+/**
+ * The node flags of the coordinator's shebang (`#!/usr/bin/env -S node FLAGS`): the service
+ * is started through it (npm start, the Dockerfile), so the bench runs it with the same heap
+ * bounds; spawned with this process's node rather than through `env`, beside --cpu-prof.
+ */
+export function coordinatorNodeFlags(main = COORDINATOR_MAIN): string[] {
+  const first = fs.readFileSync(main, 'utf8').split('\n', 1)[0];
+  const m = /^#!\S*env -S node((?:\s+\S+)*)\s*$/.exec(first);
+  return m ? m[1].trim().split(/\s+/).filter((f) => f !== '') : [];
+}
+
 /** Starts dist/src/main.js and waits until it answers. */
 export async function startCoordinator(s: CoordinatorSettings): Promise<Coordinator> {
   const addr = `127.0.0.1:${await freePort()}`;
   const metricsAddr = `127.0.0.1:${await freePort()}`;
-  const nodeArgs = s.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${s.profileDir}`] : [];
+  const nodeArgs = [...coordinatorNodeFlags(), ...(s.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${s.profileDir}`] : [])];
   const child = spawnChild('coordinator', [...nodeArgs, COORDINATOR_MAIN], coordinatorEnv(addr, metricsAddr, s));
   const probe = makeCoordinatorClient(addr);
   try {
