@@ -71,12 +71,13 @@ interface TransactionValues {
 
 /** A branch still pending after a round, as read back. */
 interface PendingRow {
-  gid: unknown;
-  branch_id: unknown;
-  participant: unknown;
-  attempts: unknown;
-  next_retry_at: unknown;
-  last_error: unknown;
+  gid: string;
+  branch_id: string;
+  participant: string;
+  /** Numbers; MySQL's BIGINT columns may come as strings. */
+  attempts: number | string;
+  next_retry_at: number | string | null;
+  last_error: string | null;
 }
 
 /** What the register commands of one step write, together. */
