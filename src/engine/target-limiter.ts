@@ -8,9 +8,6 @@
  * client's own decision may wait a little (`acquire`), in arrival order, so
  * a burst above the limit is smoothed instead of deferred by a retry delay.
  */
-/** Shortest time between two wakes of recovery for freed slots, ms. */
-const RECOVERY_WAKE_MIN_MS = 5;
-
 export class TargetLimiter {
   private readonly active = new Map<string, number>();
   /** Of `active`, the slots client rounds hold. */
@@ -34,11 +31,8 @@ export class TargetLimiter {
   }
 
   /**
-   * Told (at most every 5 ms) when a slot frees on a target recovery is
+   * Told (at most every 20 ms) when a slot frees on a target recovery is
    * waiting for, so a sweep can take it now rather than a sweep interval later.
-   * A freed slot stays idle until that sweep's claim is written: in a backlog
-   * the wait, not the call, was a third of a slot's cycle at 20 ms; a sweep
-   * that claims from the page already read costs no query (RecoveryScheduler).
    */
   onRecoverySlotFree(fn: () => void): void {
     this.onRecoverySlot = fn;
@@ -132,7 +126,7 @@ export class TargetLimiter {
         if (queue.length === 0) this.waiting.delete(target);
         return next();
       }
-      if (this.onRecoverySlot && this.recoveryWants(target) && Date.now() - this.lastRecoveryWake >= RECOVERY_WAKE_MIN_MS) {
+      if (this.onRecoverySlot && this.recoveryWants(target) && Date.now() - this.lastRecoveryWake >= 20) {
         this.lastRecoveryWake = Date.now();
         this.onRecoverySlot();
       }
