@@ -50,6 +50,8 @@ export interface CoordinatorMetrics {
   readonly alerts: Counter<'result'>;
   /** Recovery sweeps run, by result (ok | failed). */
   readonly sweeps: Counter<'result'>;
+  /** Due queries recovery ran, by kind (phase_two | deadline). */
+  readonly dueQueries: Counter<'kind'>;
   /** Finished transactions deleted by retention. */
   readonly retentionDeleted: Counter;
   /** Phase-two calls in flight from recovery, per process. */
@@ -202,6 +204,7 @@ export function createCoordinatorMetrics(options: CoordinatorMetricsOptions = {}
     }),
     alerts: new Counter({ name: 'tcc_alert_webhook_posts_total', help: 'Stuck alerts posted to the webhook, by result.', labelNames: ['result'] as const, registers }),
     sweeps: new Counter({ name: 'tcc_recovery_sweeps_total', help: 'Recovery sweeps run, by result.', labelNames: ['result'] as const, registers }),
+    dueQueries: new Counter({ name: 'tcc_recovery_due_queries_total', help: 'Due queries recovery ran, by kind (phase_two, deadline).', labelNames: ['kind'] as const, registers }),
     retentionDeleted: new Counter({ name: 'tcc_retention_deleted_total', help: 'Finished transactions deleted by retention.', registers }),
     recoveryInFlight: new Gauge({ name: 'tcc_recovery_calls_in_flight', help: 'Phase-two calls in flight in this process (client rounds and recovery, within the per-target limit).', registers }),
     dbClockOffset: new Gauge({ name: 'tcc_db_clock_offset_ms', help: 'Database clock minus this process clock, ms, as last measured.', registers }),

@@ -9,7 +9,7 @@ import { alwaysHeld, type SingletonLease } from '../lease/singleton-lease';
 import { describeError } from '../log/describe-error';
 import type { CoordinatorMetrics } from '../metrics/coordinator-metrics';
 import type { GroupCommitter } from '../store/group-committer';
-import type { DueTransaction, TransactionStore } from '../store/transaction-store';
+import type { DuePhaseTwo, DueTransaction, TransactionStore } from '../store/transaction-store';
 import { newClaimToken } from '../domain/claim-token';
 import type { ReservedSlots } from '../engine/phase-executor';
 import type { TargetLimiter } from '../engine/target-limiter';
@@ -68,6 +68,18 @@ export class RecoveryScheduler {
   private backlogRounds: number | undefined;
   /** When a sweep last ran the due query past full targets (this process's clock). */
   private lastFullScanAt = 0;
+  /**
+   * Due rows a phase-two query read that no sweep has claimed yet (no slot
+   * was free for them, or no room), earliest first. The sweeps a backlog's
+   * freed slots wake (tens a second) claim from these instead of reading the
+   * same page again for every few slots. Claims compare-and-set on the
+   * due_at read, so a row worked or claimed meanwhile is simply not won.
+   */
+  private candidates: DuePhaseTwo[] = [];
+  /** When `candidates` were read (this process's clock). */
+  private candidatesAt = 0;
+  /** When a sweep last looked for expired deadlines (this process's clock). */
+  private lastDeadlineScanAt = -Infinity;
 
   constructor(private readonly o: RecoverySchedulerOptions) {
     this.lease = o.lease ?? alwaysHeld;
@@ -127,7 +139,13 @@ export class RecoveryScheduler {
       return;
     }
     try {
-      if (await this.lease.hold('deadline-sweep', 3 * this.o.sweepIntervalMs + 5_000)) await this.sweepDeadlines();
+      // Deadlines are not woken for: only the sweep interval bounds how late a
+      // rollback starts, so the sweeps a backlog's slots wake (tens a second)
+      // need not each ask the lease and run the query; twice an interval keeps that bound.
+      if (Date.now() - this.lastDeadlineScanAt >= this.o.sweepIntervalMs / 2) {
+        this.lastDeadlineScanAt = Date.now();
+        if (await this.lease.hold('deadline-sweep', 3 * this.o.sweepIntervalMs + 5_000)) await this.sweepDeadlines();
+      }
       await this.sweepPhaseTwo();
       this.o.metrics.sweeps.inc({ result: 'ok' });
     } catch (err) {
@@ -145,6 +163,7 @@ export class RecoveryScheduler {
   private async sweepDeadlines(): Promise<void> {
     while (this.deadlineRounds.size < MAX_DEADLINE_ROUNDS) {
       const due = await this.o.store.findExpired(this.o.clock.now(), Math.min(PAGE, MAX_DEADLINE_ROUNDS - this.deadlineRounds.size));
+      this.o.metrics.dueQueries.inc({ kind: 'deadline' });
       if (due.length === 0) return;
       const tokens = await Promise.all(due.map((d) => this.claim(d)));
       due.forEach((d, i) => {
@@ -162,31 +181,46 @@ export class RecoveryScheduler {
    * limit is full, and each claim first reserves slots on every target of the
    * transaction (up to its pending branches there). One participant's backlog
    * then waits in the database, unclaimed, instead of holding claims, rounds
-   * and slots that other participants' work needs.
+   * and slots that other participants' work needs. A page read is claimed
+   * from over several sweeps while it is younger than a sweep interval (see
+   * `candidates`); a due query runs when it is used up or old.
    */
   private async sweepPhaseTwo(): Promise<void> {
     const limiter = this.o.engine.limiter;
     this.backlogRounds = undefined;
+    let lastPage = false;
     for (;;) {
       const room = MAX_RECOVERY_ROUNDS - this.rounds.size;
       if (room <= 0) {
         this.backlogRounds = this.rounds.size;
         return;
       }
-      const full = limiter.fullTargets();
-      if (full.length) {
-        // The due query then skips the full targets' backlog row by row: at
-        // most once per sweep interval, however often retries wake the loop.
-        if (Date.now() - this.lastFullScanAt < this.o.sweepIntervalMs) {
-          // Looked again once the rounds holding those slots are half done (see backlogRounds).
-          this.backlogRounds = this.rounds.size;
-          return;
+      // Older than a sweep interval: transactions due since may come first, read again.
+      if (Date.now() - this.candidatesAt >= this.o.sweepIntervalMs) this.candidates = [];
+      if (this.candidates.length === 0) {
+        if (lastPage) return;
+        const full = limiter.fullTargets();
+        if (full.length) {
+          // The due query then skips the full targets' backlog row by row: at
+          // most once per sweep interval, however often retries wake the loop.
+          if (Date.now() - this.lastFullScanAt < this.o.sweepIntervalMs) {
+            // Looked again once the rounds holding those slots are half done (see backlogRounds).
+            this.backlogRounds = this.rounds.size;
+            return;
+          }
+          this.lastFullScanAt = Date.now();
         }
-        this.lastFullScanAt = Date.now();
+        this.candidates = await this.o.store.findDuePhaseTwo(this.o.clock.now(), PAGE, full);
+        this.o.metrics.dueQueries.inc({ kind: 'phase_two' });
+        this.candidatesAt = Date.now();
+        if (this.candidates.length === 0) return;
+        // Fewer than a page: nothing more was due when it was read; this sweep ends once they are claimed.
+        lastPage = this.candidates.length < PAGE;
       }
-      const due = await this.o.store.findDuePhaseTwo(this.o.clock.now(), Math.min(PAGE, room), full);
-      if (due.length === 0) return;
+      const due = this.candidates.splice(0, room);
       const reserved = due.map((d) => reserveSlots(limiter, d.targets));
+      // Those without slots stay first in line, for the sweep a freed slot wakes.
+      this.candidates.unshift(...due.filter((_, i) => !reserved[i]));
       const tokens = await Promise.all(due.map((d, i) => (reserved[i] ? this.claim(d) : Promise.resolve(undefined))));
       due.forEach((d, i) => {
         const slots = reserved[i];
@@ -202,7 +236,11 @@ export class RecoveryScheduler {
         this.backlogRounds = this.rounds.size;
         return;
       }
-      if (due.length < PAGE || tokens.every((t) => t === undefined)) return;
+      // Not one claim written (another replica is working these rows, or the database failed): read afresh next sweep.
+      if (tokens.every((t) => t === undefined)) {
+        this.candidates = [];
+        return;
+      }
     }
   }
 
