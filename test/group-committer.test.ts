@@ -164,6 +164,30 @@ describe('GroupCommitter (SQLite store)', function () {
     expect(await store.getTransaction('flushed')).to.not.equal(null);
   });
 
+  it('after a batch, work arriving before the next event-loop turn goes in one batch (callers seen after a blocking commit do not each start one)', async () => {
+    const seen: number[] = [];
+    const execute = store.execute.bind(store);
+    const spy = Object.create(store) as TransactionStore;
+    spy.execute = ((commands: readonly StoreCommand[]) => {
+      seen.push(commands.length);
+      return execute(commands);
+    }) as TransactionStore['execute'];
+    const gc = new GroupCommitter(spy);
+    const now = Date.now();
+    const create = (gid: string) => ({ kind: 'create', gid, now, deadlineAt: now + 60_000 }) as const;
+    await gc.submit([create('first')] as const);
+    // The batch is over (its end handled) and nothing waits.
+    for (let k = 0; k < 20; k++) await Promise.resolve();
+    // As after better-sqlite3's blocking commit: callers arrive one by one, microtasks apart, before the next turn.
+    const later: Promise<unknown>[] = [];
+    for (let i = 0; i < 5; i++) {
+      later.push(gc.submit([create(`next-${i}`)] as const));
+      for (let k = 0; k < 10; k++) await Promise.resolve();
+    }
+    await Promise.all(later);
+    expect(seen).to.deep.equal([1, 5]);
+  });
+
   it("one caller's failing command fails only that caller; the others' writes are durable", async () => {
     const gc = new GroupCommitter(store);
     const now = Date.now();

@@ -175,7 +175,10 @@ export class GroupCommitter {
    * would otherwise each start a batch of their own.
    */
   private schedulePump(afterBatch = false): void {
-    if (this.pumpScheduled || !this.startable()) return;
+    if (this.pumpScheduled) return;
+    // After a batch the turn is always taken (see above), even when nothing can start
+    // yet: what the blocked loop's I/O brings in meanwhile must queue for it.
+    if (!afterBatch && !this.startable()) return;
     if (!afterBatch && this.inFlight > 0 && this.queuedCommands < this.maxBatch) return; // the running batch's end starts the next
     this.pumpScheduled = true;
     const start = () => {
