@@ -27,11 +27,9 @@
  * backoff, not the drain), and with stuck flagging pushed out of the way.
  * TCC_SWEEP_INTERVAL_MS is --backlog-sweep-ms, the coordinator's default
  * (1000) unless given. Recovery claims at most (per-target slots / branches on
- * the target) transactions per sweep, so at 1000 ms a 2-branch backlog drains
- * at most ~32 tx/s plus what wakeups add; but a shorter interval does not
- * help: at 100 ms the build collapsed from ~200 to ~10 tx/s past a few
- * thousand decided transactions (each sweep re-reads the due rows of the full
- * target and finds nothing it may claim).
+ * the target) transactions per sweep, and a sweep runs again as soon as half
+ * its rounds are done (freed slots wake it), so the drain follows the rounds'
+ * pace (claim, calls, write), not the interval: 400-500 tx/s on 2 cores here.
  */
 import { performance } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
