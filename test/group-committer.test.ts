@@ -48,6 +48,17 @@ function gatedStore(inner: TransactionStore): GatedStore {
   return gated as unknown as GatedStore;
 }
 
+/** The real store, telling `onBatch` the commands of every batch it writes. */
+function recording(inner: TransactionStore, onBatch: (commands: readonly StoreCommand[]) => void): TransactionStore {
+  const execute = inner.execute.bind(inner);
+  const spy = Object.create(inner) as TransactionStore;
+  spy.execute = ((commands: readonly StoreCommand[]) => {
+    onBatch(commands);
+    return execute(commands);
+  }) as TransactionStore['execute'];
+  return spy;
+}
+
 describe('GroupCommitter (SQLite store)', function () {
   this.timeout(120_000);
   let dir: string;
@@ -105,12 +116,7 @@ describe('GroupCommitter (SQLite store)', function () {
 
   it('lazy work starts no batch of its own: it rides, first and in order, in the batch the next eager work starts', async () => {
     const seen: string[][] = [];
-    const execute = store.execute.bind(store);
-    const spy = Object.create(store) as TransactionStore;
-    spy.execute = ((commands: readonly StoreCommand[]) => {
-      seen.push(commands.map((c) => c.gid));
-      return execute(commands);
-    }) as TransactionStore['execute'];
+    const spy = recording(store, (commands) => seen.push(commands.map((c) => c.gid)));
     const gc = new GroupCommitter(spy, { lazyWriteMs: 60_000 });
     const now = Date.now();
     const create = (gid: string) => ({ kind: 'create', gid, now, deadlineAt: now + 60_000 }) as const;
@@ -128,12 +134,7 @@ describe('GroupCommitter (SQLite store)', function () {
 
   it('lazy work left over when a batch is full waits too, even with batches to spare', async () => {
     const seen: string[][] = [];
-    const execute = store.execute.bind(store);
-    const spy = Object.create(store) as TransactionStore;
-    spy.execute = ((commands: readonly StoreCommand[]) => {
-      seen.push(commands.map((c) => c.gid));
-      return execute(commands);
-    }) as TransactionStore['execute'];
+    const spy = recording(store, (commands) => seen.push(commands.map((c) => c.gid)));
     const gc = new GroupCommitter(spy, { lazyWriteMs: 60_000, maxBatchCommands: 1, maxConcurrentBatches: 4 });
     const now = Date.now();
     const create = (gid: string) => ({ kind: 'create', gid, now, deadlineAt: now + 60_000 }) as const;
@@ -166,12 +167,7 @@ describe('GroupCommitter (SQLite store)', function () {
 
   it('after a batch, work arriving before the next event-loop turn goes in one batch (callers seen after a blocking commit do not each start one)', async () => {
     const seen: number[] = [];
-    const execute = store.execute.bind(store);
-    const spy = Object.create(store) as TransactionStore;
-    spy.execute = ((commands: readonly StoreCommand[]) => {
-      seen.push(commands.length);
-      return execute(commands);
-    }) as TransactionStore['execute'];
+    const spy = recording(store, (commands) => seen.push(commands.length));
     const gc = new GroupCommitter(spy);
     const now = Date.now();
     const create = (gid: string) => ({ kind: 'create', gid, now, deadlineAt: now + 60_000 }) as const;
