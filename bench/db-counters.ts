@@ -75,6 +75,8 @@ export interface StoreCounters {
   batches?: number;
   /** Statements those batches sent, BEGIN/COMMIT included (tcc_store_statements_total). */
   statements?: number;
+  /** Queries those batches sent, one round trip each on MySQL (tcc_store_queries_total). */
+  queries?: number;
 }
 
 /** One scrape of the coordinator's /metrics (empty when unreachable). */
@@ -93,6 +95,7 @@ export function scrapeStoreCounters(metricsAddr: string): Promise<StoreCounters>
         resolve({
           batches: num(/^tcc_store_batch_duration_seconds_count(?:\{[^}]*\})?\s+(\S+)/m),
           statements: num(/^tcc_store_statements_total(?:\{[^}]*\})?\s+(\S+)/m),
+          queries: num(/^tcc_store_queries_total(?:\{[^}]*\})?\s+(\S+)/m),
         });
       });
       res.on('error', () => resolve({}));

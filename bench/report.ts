@@ -45,20 +45,20 @@ function perTx(total: number | undefined, r: ScenarioResult, digits = 1): string
 
 export function matrixTable(results: ScenarioResult[]): string {
   const head =
-    '| # | flow | db | transport | conc. | branches | tx/s | p50 ms | p99 ms | errors | coord. CPU µs/tx | store stmts/tx | DB stmts/tx | fsyncs/tx | store batches/tx | coord. RSS max MB | ratio to baseline |';
+    '| # | flow | db | transport | conc. | branches | tx/s | p50 ms | p99 ms | errors | coord. CPU µs/tx | store stmts/tx | store queries/tx | DB stmts/tx | fsyncs/tx | store batches/tx | coord. RSS max MB | ratio to baseline |';
   const sep = '|' + head.split('|').slice(1, -1).map(() => '---').join('|') + '|';
   const rows = results.map((r, i) => {
     const s = r.scenario;
     const latency = `${fmt(r.p50)} | ${fmt(r.p99)} | ${errorsText(r.load.errors)}`;
     if (s.kind === 'baseline') {
-      return `| ${i + 1} | baseline | - | unary, no coordinator | ${s.concurrency} | ${s.branches} | ${fmt(r.txPerSec, 0)} | ${latency} | - | - | - | - | - | - | - |`;
+      return `| ${i + 1} | baseline | - | unary, no coordinator | ${s.concurrency} | ${s.branches} | ${fmt(r.txPerSec, 0)} | ${latency} | - | - | - | - | - | - | - | - |`;
     }
     const flow = s.wait ? s.flow : `${s.flow} wait=false`;
     const stmts = s.db === 'mysql' ? perTx(r.mysql?.statements, r) : '-';
     const fsyncs = s.db === 'mysql' ? perTx(r.mysql?.fsyncs, r) : r.storeBatches === undefined ? '-' : `~${perTx(r.storeBatches, r, 2)}`;
     return (
       `| ${i + 1} | ${flow} | ${s.db} | ${s.transport} | ${s.concurrency} | ${s.branches} | **${fmt(r.txPerSec, 0)}** | ${latency} | ` +
-      `${fmt(r.coordCpuUsPerTx, 0)} | ${perTx(r.storeStatements, r)} | ${stmts} | ${fsyncs} | ${perTx(r.storeBatches, r, 2)} | ${fmt(r.rssMaxMb, 0)} | ${r.ratio === undefined ? '-' : fmt(r.ratio, 3)} |`
+      `${fmt(r.coordCpuUsPerTx, 0)} | ${perTx(r.storeStatements, r)} | ${perTx(r.storeQueries, r)} | ${stmts} | ${fsyncs} | ${perTx(r.storeBatches, r, 2)} | ${fmt(r.rssMaxMb, 0)} | ${r.ratio === undefined ? '-' : fmt(r.ratio, 3)} |`
     );
   });
   return [head, sep, ...rows].join('\n');
@@ -82,6 +82,8 @@ function matrixLegend(results: ScenarioResult[], mysqlSettings?: string): string
     '  SQLite has no server-side statement counter: DB stmts/tx is "-".',
     '- store stmts/tx: statements the coordinator\'s group-commit batches sent (its tcc_store_statements_total, BEGIN and',
     '  COMMIT included), per committed transaction; reads outside the batches (GetTransaction, the recovery queries) are not in it.',
+    '- store queries/tx: queries those batches sent (tcc_store_queries_total), per committed transaction: on MySQL one round',
+    '  trip each, a batch\'s writes whose answers it does not need riding with its next statement; on SQLite, statements.',
     '- store batches/tx: group-commit batches (one local database transaction each) from the coordinator\'s',
     '  tcc_store_batch_duration_seconds_count, scraped from its /metrics at the window\'s start and end.',
     '- coord. RSS max MB: largest VmRSS of the coordinator (/proc/<pid>/status, every 250 ms) from its start to the end of the load.',

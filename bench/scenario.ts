@@ -40,6 +40,8 @@ export interface ScenarioResult {
   storeBatches?: number;
   /** Statements the coordinator's store batches sent over the window (its own count, either database). */
   storeStatements?: number;
+  /** Queries (MySQL: round trips) those batches sent over the window. */
+  storeQueries?: number;
   rssMaxMb?: number;
   /** coordinator tx/s / mean of the neighbouring baselines; set by the caller. */
   ratio?: number;
@@ -153,6 +155,7 @@ export async function runCoordinatorScenario(o: Options, s: CoordinatorScenario)
     if (start?.status && end.status) r.mysql = MysqlCounters.diff(start.status, end.status);
     if (start?.store.batches !== undefined && end.store.batches !== undefined) r.storeBatches = end.store.batches - start.store.batches;
     if (start?.store.statements !== undefined && end.store.statements !== undefined) r.storeStatements = end.store.statements - start.store.statements;
+    if (start?.store.queries !== undefined && end.store.queries !== undefined) r.storeQueries = end.store.queries - start.store.queries;
 
     // With wait=false Confirm runs after the answer: wait (bounded) until the store shows nothing open.
     try {

@@ -167,7 +167,10 @@ export async function startCoordinator(config: Config, options: StartCoordinator
     onError: (err) => logger.warn({ err: describeError(err) }, 'in-flight metrics query failed; gauges keep their last values'),
   });
   metrics.useStatsSource(() => stats.get(), () => clock.now());
-  metrics.useStatementCount(() => store.statementCount());
+  metrics.useStatementCount(
+    () => store.statementCount(),
+    () => store.queryCount(),
+  );
   const lease = redis ? new RedisSingletonLease({ redis, node: config.nodeId, logger }) : alwaysHeld;
   if (config.allowUnauthenticatedAdmin && !config.adminToken) {
     logger.warn(

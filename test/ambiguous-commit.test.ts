@@ -42,6 +42,7 @@ class LostAckStore implements TransactionStore {
   databaseTimeMs: TransactionStore['databaseTimeMs'] = () => this.inner.databaseTimeMs();
   ping: TransactionStore['ping'] = () => this.inner.ping();
   statementCount: TransactionStore['statementCount'] = () => this.inner.statementCount();
+  queryCount: TransactionStore['queryCount'] = () => this.inner.queryCount();
   close: TransactionStore['close'] = () => this.inner.close();
 }
 

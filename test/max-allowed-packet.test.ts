@@ -8,6 +8,8 @@
  * GLOBAL settings are never changed).
  */
 import { expect } from 'chai';
+import * as mysql from 'mysql2';
+import { createSqlRunner } from '../src/store/sql-runner';
 import { createCoordinatorClient } from './helpers/backends';
 import { killHard, spawnCoordinator, type CoordinatorProcess } from './helpers/coordinator-process';
 import { requirePrivateMariadb, startPrivateMariadb, type PrivateMariadb } from './helpers/private-mariadb';
@@ -67,6 +69,40 @@ describe('TCC_MAX_PAYLOAD_BYTES must fit the server max_allowed_packet (own mari
       expect(txn.status).to.equal('CONFIRMED');
       const stored = await client.getTransaction({ gid: txn.gid });
       expect(Number(stored.branches[0].payload_bytes)).to.equal(LARGEST_FITTING);
+    } finally {
+      client.close();
+      await killHard(proc);
+    }
+  });
+
+  it('the batch writer\'s runner sends a deferred write and the next statement as two queries when together they pass the packet', async () => {
+    const conn = mysql.createConnection({ host: '127.0.0.1', port: db!.port, user: 'root', database: 'tcc', multipleStatements: true });
+    try {
+      const runner = createSqlRunner('mysql', conn, { maxQueryBytes: PACKET - 64 * 1024 });
+      await runner.run('CREATE TABLE packet_probe (b LONGBLOB)', []);
+      const blob = Buffer.alloc(LARGEST_FITTING, 0xcd);
+      // Each alone fits the packet (hex-escaped); both together do not.
+      await runner.defer('INSERT INTO packet_probe (b) VALUES (?)', [blob]);
+      expect(await runner.run('INSERT INTO packet_probe (b) VALUES (?)', [blob])).to.equal(1);
+      await runner.defer('INSERT INTO packet_probe (b) VALUES (?)', [Buffer.alloc(1)]);
+      const rows = await runner.all('SELECT LENGTH(b) AS n FROM packet_probe ORDER BY n', []);
+      expect(rows.map((r) => Number(r.n))).to.deep.equal([1, LARGEST_FITTING, LARGEST_FITTING]);
+    } finally {
+      conn.destroy();
+    }
+  });
+
+  it('stores branch rows that together pass max_allowed_packet, each within it, and confirms them', async () => {
+    // The batch writer sends writes it needs no answer from with its next statement, as one
+    // query: three rows of the largest payload must still go as three queries, not one of 3 MB.
+    proc = await spawnCoordinator(env(LARGEST_FITTING), 60_000);
+    const client = createCoordinatorClient(proc.address, 60_000);
+    try {
+      const branches = ['a', 'b', 'c'].map((id) => ({ participant: participant!.target, action: 'big', branchId: id, payload: Buffer.alloc(LARGEST_FITTING, id.charCodeAt(0)) }));
+      const txn = await client.execute({ branches, wait: true });
+      expect(txn.status).to.equal('CONFIRMED');
+      const stored = await client.getTransaction({ gid: txn.gid });
+      expect(stored.branches.map((b) => Number(b.payload_bytes))).to.deep.equal([LARGEST_FITTING, LARGEST_FITTING, LARGEST_FITTING]);
     } finally {
       client.close();
       await killHard(proc);

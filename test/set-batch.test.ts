@@ -316,6 +316,7 @@ describe('set-based store batches', function () {
         const p = crypto.randomBytes(4).toString('hex');
         const gids = Array.from({ length: n }, (_, i) => `${p}-${i}`);
         const counts: number[] = [];
+        const queries: number[] = [];
         let rowsRead = 0;
         const onRows = (rows: unknown) => {
           if (Array.isArray(rows)) rowsRead += rows.length;
@@ -323,9 +324,11 @@ describe('set-based store batches', function () {
         knex!.on('query-response', onRows);
         const step = async (commands: StoreCommand[]) => {
           const before = store!.statementCount();
+          const queriesBefore = store!.queryCount();
           rowsRead = 0;
           await store!.execute(commands);
           counts.push(store!.statementCount() - before);
+          queries.push(store!.queryCount() - queriesBefore);
           return rowsRead;
         };
         try {
@@ -378,13 +381,23 @@ describe('set-based store batches', function () {
         } finally {
           knex!.off('query-response', onRows);
         }
-        return counts;
+        return { counts, queries };
       };
-      const small = await statementsFor(8);
-      const large = await statementsFor(64);
+      const { counts: small, queries: smallQueries } = await statementsFor(8);
+      const { counts: large, queries: largeQueries } = await statementsFor(64);
       expect(large, 'statements per batch: create+register, Try outcomes+decision, a failed round, phase two').to.deep.equal(small);
+      expect(largeQueries, 'queries per batch').to.deep.equal(smallQueries);
       // BEGIN and COMMIT (and MySQL's SET TRANSACTION) around a handful of set statements.
       expect(small.reduce((a, b) => a + b, 0)).to.be.at.most(backend.name === 'sqlite' ? 25 : 29);
+      if (backend.name === 'sqlite') expect(smallQueries, 'SQLite: one query per statement').to.deep.equal(small);
+      else {
+        // One round trip per statement whose answer the batch reads, the writes riding with the next one:
+        // create+register = the INSERT that reports which gids were new (SET TRANSACTION and START TRANSACTION
+        // with it), then the branch and log rows with COMMIT; Try outcomes+decision = the outcome UPDATE,
+        // the locked read with the branch read, the decision's compare-and-set, COMMIT; each round = the locked read, the pending
+        // branches' read, COMMIT.
+        expect(smallQueries, 'MySQL round trips per batch').to.deep.equal([2, 4, 3, 3]);
+      }
     });
   });
 });

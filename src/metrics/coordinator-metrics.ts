@@ -70,8 +70,8 @@ export interface CoordinatorMetrics {
   observeFinished(txn: { status: string; createdAt: number; updatedAt: number }): void;
   /** Records one group-commit batch. */
   observeStoreBatch(commands: number, durationMs: number): void;
-  /** Where tcc_store_statements_total reads from (the store's own count). Until set it shows nothing. */
-  useStatementCount(count: () => number): void;
+  /** Where tcc_store_statements_total and tcc_store_queries_total read from (the store's own counts). Until set they show nothing. */
+  useStatementCount(count: () => number, queries: () => number): void;
   /**
    * Where the in-flight gauges read from (a cached, bounded query; see
    * StatsCache). Until set the gauges show nothing.
@@ -123,6 +123,7 @@ export function createCoordinatorMetrics(options: CoordinatorMetricsOptions = {}
     registers,
   });
   let statementCount: (() => number) | undefined;
+  let queryCount: (() => number) | undefined;
   new Counter({
     name: 'tcc_store_statements_total',
     help: 'Statements the group-commit batches sent to the database, BEGIN and COMMIT included (with tcc_store_batch_duration_seconds_count, commits: statements and fsyncs per transaction).',
@@ -131,6 +132,16 @@ export function createCoordinatorMetrics(options: CoordinatorMetricsOptions = {}
       if (!statementCount) return;
       this.reset();
       this.inc(statementCount());
+    },
+  });
+  new Counter({
+    name: 'tcc_store_queries_total',
+    help: 'Queries the group-commit batches sent: on MySQL one round trip each, carrying one statement or several (a batch\'s writes go with its next statement); on SQLite, statements.',
+    registers,
+    collect() {
+      if (!queryCount) return;
+      this.reset();
+      this.inc(queryCount());
     },
   });
   const finished = new Counter({ name: 'tcc_transactions_finished_total', help: 'Transactions that reached a final status.', labelNames: ['status'] as const, registers });
@@ -231,8 +242,9 @@ export function createCoordinatorMetrics(options: CoordinatorMetricsOptions = {}
       storeBatchCommands.observe(commands);
       storeBatchDuration.observe(Math.max(0, durationMs) / 1000);
     },
-    useStatementCount(count) {
+    useStatementCount(count, queries) {
       statementCount = count;
+      queryCount = queries;
     },
     useStatsSource(source, now) {
       stats = { source, now };

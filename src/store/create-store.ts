@@ -142,6 +142,11 @@ export function knexConfigFor(url: string, poolSize = 10, timeoutMs = 30_000, lo
         supportBigNumbers: true,
         bigNumberStrings: false,
         connectTimeout: Math.min(10_000, timeoutMs),
+        // The batch writer sends a batch's writes whose answers it does not need with its
+        // next statement, as one query (sql-runner.ts): a round trip per statement saved.
+        // Every statement is built from fixed text with values bound by mysql2's escaping;
+        // no caller's text is ever part of a statement.
+        multipleStatements: true,
         // Probes an idle connection whose server went away without a word (half-open).
         enableKeepAlive: true,
         keepAliveInitialDelay: 10_000,

@@ -3,7 +3,7 @@ import { finalStatusOf, nextTryState, planDecision } from '../domain/state-machi
 import { isStuck, releaseDueAt } from '../domain/recovery-rules';
 import { chunk, type StatementLimits } from './chunked-insert';
 import { toBranch, toTransaction, truncate, type BranchRow, type TransactionRow } from './row-mapping';
-import { placeholders, tuplePlaceholders, type SqlRow, type SqlRunner } from './sql-runner';
+import { placeholders, tuplePlaceholders, type SqlRow, type SqlRunner, type Statement } from './sql-runner';
 import type {
   ClaimCommand,
   CreateCommand,
@@ -295,7 +295,7 @@ export class SetBatchWriter {
     // A retried Try: the branch is about to get its Try again.
     if (w.retried.length) await this.updatePairs(w.retried, 'try_attempts = try_attempts + 1, updated_at = ?', [w.now], '');
     for (const part of chunk([...w.touched.keys()], this.o.limits, (g) => ({ values: 1, bytes: valueBytes(g) + 8 }))) {
-      await this.o.runner.run(`UPDATE ${TX} SET updated_at = ? WHERE gid IN (${placeholders(part.length)})`, [w.now, ...part]);
+      await this.o.runner.defer(`UPDATE ${TX} SET updated_at = ? WHERE gid IN (${placeholders(part.length)})`, [w.now, ...part]);
     }
     await this.oneByOne(oneByOne);
   }
@@ -436,8 +436,8 @@ export class SetBatchWriter {
 
   private async decide(idx: readonly number[]): Promise<void> {
     const gids = idx.map((i) => this.commands[i].gid);
-    const txns = await this.lockTransactions(gids);
-    const branches = await this.branchesOf(gids);
+    // The rows locked, then their branches read under the lock (one round trip on MySQL).
+    const [txns, branches] = await this.lockTransactionsWithBranches(gids);
     const winners: { i: number; c: DecideCommand; txn: TransactionRecord; decided: TransactionRecord; branches: BranchRecord[]; phaseTwo: Map<string, BranchRecord['phaseTwo']> }[] = [];
     for (const i of idx) {
       const c = this.commands[i] as DecideCommand;
@@ -686,21 +686,22 @@ export class SetBatchWriter {
       const tail = ignoreExisting && this.o.dialect === 'sqlite' ? ' ON CONFLICT DO NOTHING' : '';
       const params: unknown[] = [];
       for (const r of part) for (const col of columns) params.push(r[col]);
-      inserted += await this.o.runner.run(`${head} (${columns.join(', ')}) VALUES ${tuplePlaceholders(part.length, columns.length)}${tail}`, params);
+      const sql = `${head} (${columns.join(', ')}) VALUES ${tuplePlaceholders(part.length, columns.length)}${tail}`;
+      // A plain INSERT writes every row or fails: its answer is known, it may go with the next statement.
+      if (ignoreExisting) inserted += await this.o.runner.run(sql, params);
+      else {
+        await this.o.runner.defer(sql, params);
+        inserted += part.length;
+      }
     }
     return inserted;
   }
 
-  /** `UPDATE tcc_branches SET <set> WHERE (gid, branch_id) IN (…)<extra>`, chunked. */
-  private async updatePairs(pairs: readonly [string, string][], set: string, setParams: readonly unknown[], extra: string): Promise<number> {
-    let n = 0;
+  /** `UPDATE tcc_branches SET <set> WHERE (gid, branch_id) IN (…)<extra>`, chunked; deferred (nobody reads how many rows it matched). */
+  private async updatePairs(pairs: readonly [string, string][], set: string, setParams: readonly unknown[], extra: string): Promise<void> {
     for (const part of chunk(pairs, this.o.limits, (p) => ({ values: 2, bytes: valueBytes(p[0]) + valueBytes(p[1]) + 16 }))) {
-      n += await this.o.runner.run(`UPDATE ${BR} SET ${set} WHERE (gid, branch_id) IN (${tuplePlaceholders(part.length, 2)})${extra}`, [
-        ...setParams,
-        ...part.flat(),
-      ]);
+      await this.o.runner.defer(`UPDATE ${BR} SET ${set} WHERE (gid, branch_id) IN (${tuplePlaceholders(part.length, 2)})${extra}`, [...setParams, ...part.flat()]);
     }
-    return n;
   }
 
   /**
@@ -718,7 +719,7 @@ export class SetBatchWriter {
         for (const r of part) params.push(r.gid, r.branchId, r.values[k]);
       });
       for (const r of part) params.push(r.gid, r.branchId);
-      await this.o.runner.run(`UPDATE ${BR} SET ${sets.join(', ')} WHERE (gid, branch_id) IN (${tuplePlaceholders(part.length, 2)}) AND phase_two = 'PENDING'`, params);
+      await this.o.runner.defer(`UPDATE ${BR} SET ${sets.join(', ')} WHERE (gid, branch_id) IN (${tuplePlaceholders(part.length, 2)}) AND phase_two = 'PENDING'`, params);
     }
   }
 
@@ -739,7 +740,7 @@ export class SetBatchWriter {
       params.push(...part.map((r) => r.gid));
       const inStatus = status === null ? `status IN ('CONFIRMING', 'CANCELLING')` : 'status = ?';
       if (status !== null) params.push(status);
-      await this.o.runner.run(`UPDATE ${TX} SET ${sets.join(', ')} WHERE gid IN (${placeholders(part.length)}) AND ${inStatus}`, params);
+      await this.o.runner.defer(`UPDATE ${TX} SET ${sets.join(', ')} WHERE gid IN (${placeholders(part.length)}) AND ${inStatus}`, params);
     }
   }
 
@@ -754,24 +755,55 @@ export class SetBatchWriter {
 
   private async readTransactions(gids: readonly string[], lock = ''): Promise<Map<string, TransactionRecord>> {
     const out = new Map<string, TransactionRecord>();
-    for (const part of chunk(gids, this.o.limits, (g) => ({ values: 1, bytes: valueBytes(g) + 8 }))) {
-      const rows = await this.o.runner.all(`SELECT * FROM ${TX} WHERE gid IN (${placeholders(part.length)}) ORDER BY gid${lock}`, part);
-      for (const r of rows) out.set(String(r.gid), toTransaction(r));
+    for (const st of this.transactionReads(gids, lock)) {
+      for (const r of await this.o.runner.all(st.sql, st.params)) out.set(String(r.gid), toTransaction(r));
     }
     return out;
   }
 
-  private async branchesOf(gids: readonly string[]): Promise<Map<string, BranchRecord[]>> {
-    const out = new Map<string, BranchRecord[]>();
-    for (const part of chunk(gids, this.o.limits, (g) => ({ values: 1, bytes: valueBytes(g) + 8 }))) {
-      const rows = await this.o.runner.all(`SELECT * FROM ${BR} WHERE gid IN (${placeholders(part.length)}) ORDER BY gid, seq`, part);
-      for (const r of rows as unknown as BranchRow[]) {
-        const b = toBranch(r);
-        const list = out.get(b.gid);
-        if (list) list.push(b);
-        else out.set(b.gid, [b]);
-      }
-    }
-    return out;
+  /**
+   * {@link lockTransactions} and the branches of `gids`, read after the
+   * locks are held (in that order, sent together).
+   */
+  private async lockTransactionsWithBranches(gids: readonly string[]): Promise<[Map<string, TransactionRecord>, Map<string, BranchRecord[]>]> {
+    const reads = this.transactionReads(gids, this.o.dialect === 'mysql' ? ' FOR UPDATE' : '');
+    const results = await this.o.runner.allEach([...reads, ...this.branchReads(gids)]);
+    const txns = new Map<string, TransactionRecord>();
+    for (const rows of results.slice(0, reads.length)) for (const r of rows) txns.set(String(r.gid), toTransaction(r));
+    return [txns, groupBranches(results.slice(reads.length))];
   }
+
+  private async branchesOf(gids: readonly string[]): Promise<Map<string, BranchRecord[]>> {
+    return groupBranches(await this.o.runner.allEach(this.branchReads(gids)));
+  }
+
+  /** The chunked reads of the branches of `gids`, in order of gid and seq. */
+  private branchReads(gids: readonly string[]): Statement[] {
+    return chunk(gids, this.o.limits, (g) => ({ values: 1, bytes: valueBytes(g) + 8 })).map((part) => ({
+      sql: `SELECT * FROM ${BR} WHERE gid IN (${placeholders(part.length)}) ORDER BY gid, seq`,
+      params: part,
+    }));
+  }
+
+  /** The chunked reads of the rows of `gids`, in key order. */
+  private transactionReads(gids: readonly string[], lock: string): Statement[] {
+    return chunk(gids, this.o.limits, (g) => ({ values: 1, bytes: valueBytes(g) + 8 })).map((part) => ({
+      sql: `SELECT * FROM ${TX} WHERE gid IN (${placeholders(part.length)}) ORDER BY gid${lock}`,
+      params: part,
+    }));
+  }
+}
+
+/** Branch rows, read in order of gid and seq, by gid. */
+function groupBranches(results: readonly SqlRow[][]): Map<string, BranchRecord[]> {
+  const out = new Map<string, BranchRecord[]>();
+  for (const rows of results) {
+    for (const r of rows as unknown as BranchRow[]) {
+      const b = toBranch(r);
+      const list = out.get(b.gid);
+      if (list) list.push(b);
+      else out.set(b.gid, [b]);
+    }
+  }
+  return out;
 }

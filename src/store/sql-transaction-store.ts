@@ -57,6 +57,16 @@ function counted(runner: SqlRunner, count: () => void): SqlRunner {
       count();
       return runner.run(sql, params);
     },
+    defer: (sql, params) => {
+      count();
+      return runner.defer(sql, params);
+    },
+    allEach: (statements) => {
+      for (let i = 0; i < statements.length; i++) count();
+      return runner.allEach(statements);
+    },
+    flush: () => runner.flush(),
+    discard: () => runner.discard(),
   };
 }
 
@@ -100,6 +110,7 @@ export class SqlTransactionStore implements TransactionStore {
   private readonly keptFailedAttempts: number;
   private readonly guard: SqliteFileGuard | undefined;
   private statements = 0;
+  private queries = 0;
   /** Set while store transactions fail with the storage unavailable; cleared by the next one that commits. */
   private writeFailure: DatabaseUnavailableError | undefined;
 
@@ -168,6 +179,10 @@ export class SqlTransactionStore implements TransactionStore {
     return this.statements;
   }
 
+  queryCount(): number {
+    return this.queries;
+  }
+
   async execute<const T extends readonly StoreCommand[]>(commands: T): Promise<ResultsOf<T>> {
     return this.batchTransaction(async (runner, trx) => {
       const logs: PhaseLogRecord[] = [];
@@ -175,7 +190,11 @@ export class SqlTransactionStore implements TransactionStore {
         dialect: this.dialect,
         limits: this.limits,
         runner,
-        applyOne: (cmd, l) => this.apply(trx, cmd, l),
+        // knex builders use the connection directly: what the runner holds back goes first.
+        applyOne: async (cmd, l) => {
+          await runner.flush();
+          return this.apply(trx, cmd, l);
+        },
       });
       const results = await writer.run();
       // The whole batch's log rows in as few multi-row inserts as the backend allows;
@@ -183,6 +202,7 @@ export class SqlTransactionStore implements TransactionStore {
       const folded = logs.filter((l) => this.folds(l));
       const own = folded.length ? logs.filter((l) => !this.folds(l)) : logs;
       if (own.length) await writer.insert(LOGS, LOG_COLUMNS, own.map(logRow), false);
+      if (folded.length) await runner.flush();
       for (const l of folded) await this.foldLog(trx, l);
       return results as ResultsOf<T>;
     });
@@ -200,20 +220,23 @@ export class SqlTransactionStore implements TransactionStore {
       withTimedConnection(this.knex, this.timeoutMs, async (connection) => {
         // Whoever watches knex's query-response event (what the store reads) sees these statements too.
         const runner = counted(
-          createSqlRunner(
-            this.dialect,
-            connection,
-            this.knex.listenerCount('query-response') ? (rows, sql) => this.knex.emit('query-response', rows, { sql }, undefined) : undefined,
-          ),
+          createSqlRunner(this.dialect, connection, {
+            onRows: this.knex.listenerCount('query-response') ? (rows, sql) => this.knex.emit('query-response', rows, { sql }, undefined) : undefined,
+            maxQueryBytes: 2 * this.limits.maxBytes,
+            onQuery: () => this.queries++,
+          }),
           () => this.statements++,
         );
-        if (this.dialect === 'mysql') await runner.run('SET TRANSACTION ISOLATION LEVEL READ COMMITTED', []);
-        await runner.run(this.dialect === 'mysql' ? 'START TRANSACTION' : 'BEGIN', []);
+        // On MySQL these go with the batch's first statement, and its last writes with
+        // COMMIT: one round trip each instead of one per statement.
+        if (this.dialect === 'mysql') await runner.defer('SET TRANSACTION ISOLATION LEVEL READ COMMITTED', []);
+        await runner.defer(this.dialect === 'mysql' ? 'START TRANSACTION' : 'BEGIN', []);
         try {
           const r = await fn(runner, onConnection(this.knex, connection, () => this.statements++));
           await runner.run('COMMIT', []);
           return r;
         } catch (err) {
+          runner.discard();
           await runner.run('ROLLBACK', []).catch((rollbackErr: unknown) => {
             // A MySQL connection that cannot roll back is not given out again (knex's pool drops it).
             if (this.dialect === 'mysql') (connection as { __knex__disposed?: unknown }).__knex__disposed = rollbackErr;

@@ -307,5 +307,11 @@ export interface TransactionStore {
    * figure of the metrics and the benchmark.
    */
   statementCount(): number;
+  /**
+   * Queries those batches sent: on MySQL one round trip each, carrying one
+   * statement or several (writes whose answer nobody reads go with the next
+   * statement); on SQLite, statements run. Never more than {@link statementCount}.
+   */
+  queryCount(): number;
   close(): Promise<void>;
 }
