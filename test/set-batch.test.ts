@@ -99,17 +99,17 @@ function scenario(p: string): StoreCommand[][] {
     })),
     stuck: STUCK,
   });
-  const create = (gid: string, now: number, deadlineAt = now + 60_000): StoreCommand => ({ kind: 'create', gid, now, deadlineAt });
+  const create = (gid: string, now: number, deadlineAt = now + 60_000, fresh = false): StoreCommand => ({ kind: 'create', gid, now, deadlineAt, fresh });
   const register = (gid: string, now: number, branches: NewBranch[], maxBranches = 8): StoreCommand => ({ kind: 'register', gid, now, branches, maxBranches });
 
   return [
     // Set-up: transactions that exist before the rounds under test.
     [create(g('old'), r0), register(g('old'), r0, [branch('x')]), create(g('seq'), r0), create(g('full'), r0), register(g('full'), r0, [branch('1')], 2)],
     [
-      // Fresh Executes: created and registered in one batch, nothing read.
-      create(g('a'), r1),
+      // Fresh Executes (gids the coordinator made): created and registered in one batch, nothing read.
+      create(g('a'), r1, r1 + 60_000, true),
       register(g('a'), r1, [branch('1'), branch('2')]),
-      create(g('b'), r1),
+      create(g('b'), r1, r1 + 60_000, true),
       register(g('b'), r1, [branch('1'), branch('2'), branch('3')]),
       // Over the limit, past the deadline, a repeated id, an unknown gid.
       create(g('many'), r1),
@@ -312,7 +312,7 @@ describe('set-based store batches', function () {
     });
 
     it('writes a batch in the same number of statements for 8 and for 64 transactions, reading nothing before a new one', async function () {
-      const statementsFor = async (n: number) => {
+      const statementsFor = async (n: number, fresh = false) => {
         const p = crypto.randomBytes(4).toString('hex');
         const gids = Array.from({ length: n }, (_, i) => `${p}-${i}`);
         const counts: number[] = [];
@@ -333,7 +333,7 @@ describe('set-based store batches', function () {
         };
         try {
           const now = Date.now();
-          const readOnCreate = await step(gids.flatMap((gid) => [create(gid, now), { kind: 'register', gid, now, branches: [branch('1'), branch('2')], maxBranches: 8 }]));
+          const readOnCreate = await step(gids.flatMap((gid) => [create(gid, now, fresh), { kind: 'register', gid, now, branches: [branch('1'), branch('2')], maxBranches: 8 }]));
           expect(readOnCreate, 'rows read by the batch creating the transactions').to.equal(0);
           await step(
             gids.flatMap((gid) => [
@@ -385,6 +385,9 @@ describe('set-based store batches', function () {
       };
       const { counts: small, queries: smallQueries } = await statementsFor(8);
       const { counts: large, queries: largeQueries } = await statementsFor(64);
+      // Gids the coordinator made (Execute, Begin without a gid): the same statements.
+      const { counts: freshCounts, queries: freshQueries } = await statementsFor(8, true);
+      expect(freshCounts).to.deep.equal(small);
       expect(large, 'statements per batch: create+register, Try outcomes+decision, a failed round, phase two').to.deep.equal(small);
       expect(largeQueries, 'queries per batch').to.deep.equal(smallQueries);
       // BEGIN and COMMIT (and MySQL's SET TRANSACTION) around a handful of set statements.
@@ -397,11 +400,13 @@ describe('set-based store batches', function () {
         // the locked read with the branch read, the decision's compare-and-set, COMMIT; each round = the locked read, the pending
         // branches' read, COMMIT.
         expect(smallQueries, 'MySQL round trips per batch').to.deep.equal([2, 4, 3, 3]);
+        // A gid the coordinator made needs no answer from its INSERT: the whole first batch goes with COMMIT.
+        expect(freshQueries, 'MySQL round trips per batch, gids made by the coordinator').to.deep.equal([1, 4, 3, 3]);
       }
     });
   });
 });
 
-function create(gid: string, now: number): StoreCommand {
-  return { kind: 'create', gid, now, deadlineAt: now + 60_000 };
+function create(gid: string, now: number, fresh = false): StoreCommand {
+  return { kind: 'create', gid, now, deadlineAt: now + 60_000, fresh };
 }

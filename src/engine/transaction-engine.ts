@@ -299,7 +299,7 @@ export class TransactionEngine {
     const gid = input.gid ? validateId('gid', input.gid) : this.gids.next();
     const timeout = validateTimeout('timeout_ms', input.timeoutMs ?? 0, this.limits.defaultTimeoutMs, this.limits.maxTimeoutMs);
     const now = this.clock.now();
-    const [{ txn }] = await this.committer.submit([{ kind: 'create', gid, now, deadlineAt: now + timeout }] as const, clientWork(input));
+    const [{ txn }] = await this.committer.submit([{ kind: 'create', gid, now, deadlineAt: now + timeout, fresh: !input.gid }] as const, clientWork(input));
     this.crash('after-begin');
     if (txn.status !== 'TRYING') throw new TransactionAlreadyExistsError(gid, txn.status);
     return txn;
@@ -417,7 +417,7 @@ export class TransactionEngine {
 
     const now = this.clock.now();
     const deadlineAt = now + timeout;
-    const create = { kind: 'create', gid, now, deadlineAt } as const;
+    const create = { kind: 'create', gid, now, deadlineAt, fresh: !input.gid } as const;
     const finish: FinishOptions = { wait: input.wait, waitUntil: input.waitUntil, traceparent: input.traceparent, deadline: input.deadline };
     const max = this.limits.maxBranches;
 

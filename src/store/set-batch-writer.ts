@@ -211,24 +211,32 @@ export class SetBatchWriter {
       };
       return row;
     });
-    // A client's gid may exist already (a retried Begin, or two racing): the insert skips it.
-    const inserted = await this.insert(TX, TX_COLUMNS, rows as unknown as SqlRow[], true);
-    if (inserted === rows.length) {
-      idx.forEach((i, n) => {
-        const txn = toTransaction(rows[n]);
-        this.results[i] = { txn, created: true };
+    const created = (n: number[]) =>
+      n.forEach((k) => {
+        const txn = toTransaction(rows[k]);
+        this.results[idx[k]] = { txn, created: true };
         this.known.set(txn.gid, { txn, branchIds: new Set(), maxSeq: 0 });
       });
-      return;
+    const fresh: number[] = [];
+    const clients: number[] = [];
+    idx.forEach((i, k) => ((this.commands[i] as CreateCommand).fresh ? fresh : clients).push(k));
+    // Gids this coordinator just made: a plain INSERT, whose answer nothing waits for (it goes with the next statement).
+    if (fresh.length) {
+      await this.insert(TX, TX_COLUMNS, fresh.map((k) => rows[k]) as unknown as SqlRow[], false);
+      created(fresh);
     }
+    if (clients.length === 0) return;
+    // A client's gid may exist already (a retried Begin, or two racing): the insert skips it.
+    const inserted = await this.insert(TX, TX_COLUMNS, clients.map((k) => rows[k]) as unknown as SqlRow[], true);
+    if (inserted === clients.length) return created(clients);
     // Some existed: read them all back under lock; created = the row is the one this command wrote.
-    const current = await this.lockTransactions(rows.map((r) => r.gid));
-    idx.forEach((i) => {
-      const c = this.commands[i] as CreateCommand;
+    const current = await this.lockTransactions(clients.map((k) => rows[k].gid));
+    for (const k of clients) {
+      const c = this.commands[idx[k]] as CreateCommand;
       const txn = current.get(c.gid);
       if (!txn) throw new Error(`transaction ${c.gid} vanished after insert`);
-      this.results[i] = { txn, created: txn.createdAt === c.now && txn.status === 'TRYING' };
-    });
+      this.results[idx[k]] = { txn, created: txn.createdAt === c.now && txn.status === 'TRYING' };
+    }
   }
 
   // ------------------------------------------------------------ register

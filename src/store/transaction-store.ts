@@ -24,6 +24,13 @@ export interface CreateCommand {
   gid: string;
   now: number;
   deadlineAt: number;
+  /**
+   * The gid was made by this coordinator for this call (never a client's):
+   * no row holds it, so the store writes it without asking which rows were
+   * new. A collision (about 2^-80) fails the write instead of answering
+   * `created: false`. Default false.
+   */
+  fresh?: boolean;
 }
 export type CreateResult = { txn: TransactionRecord; created: boolean };
 
