@@ -69,7 +69,13 @@ forEachBackend((backend) => {
 
     before(async () => {
       participant = await startTestParticipant();
-      coordinator = await startTestCoordinator(backend, { TCC_FINAL_WRITE_DELAY_MS: String(DELAY_MS) });
+      coordinator = await startTestCoordinator(backend, {
+        TCC_FINAL_WRITE_DELAY_MS: String(DELAY_MS),
+        // A failed Confirm is retried by recovery soon (the recovery round's write is checked too).
+        TCC_RETRY_INITIAL_MS: '100',
+        TCC_RETRY_MAX_MS: '200',
+        TCC_SWEEP_INTERVAL_MS: '200',
+      });
       client = createCoordinatorClient(coordinator.address, 30_000);
     });
     after(async () => {
@@ -106,6 +112,28 @@ forEachBackend((backend) => {
         await new Promise((r) => setTimeout(r, 20));
       }
       expect(Date.now() - t0, 'not before its time').to.be.at.least(DELAY_MS - 300);
+    });
+
+    it('a round with a failed call, and a recovery round, are written at once: not held for company', async () => {
+      const soon = async (what: string, done: () => Promise<boolean>) => {
+        const t0 = Date.now();
+        while (!(await done())) {
+          expect(Date.now() - t0, `${what}, well before TCC_FINAL_WRITE_DELAY_MS`).to.be.below(DELAY_MS / 2);
+          await new Promise((r) => setTimeout(r, 10));
+        }
+      };
+      participant.setBehavior('confirm', 'unavailable');
+      let txn: { gid: string };
+      try {
+        txn = await client.execute({ branches: branches(), wait: false });
+        while (participant.callsFor('confirm', txn.gid).length < 2) await new Promise((r) => setTimeout(r, 5));
+        await soon('the failed round written', async () => (await coordinator.engine.store.getBranches(txn.gid)).every((b) => b.attempts >= 1));
+      } finally {
+        participant.setBehavior('confirm', 'ok');
+      }
+      // Recovery retries the Confirms (TCC_RETRY_INITIAL_MS): its round, which finishes the transaction, is not lazy either.
+      while (participant.callsFor('confirm', txn.gid).length < 4) await new Promise((r) => setTimeout(r, 5));
+      await soon('the recovery round written', async () => (await statusOf(txn.gid)) === 'CONFIRMED');
     });
 
     it('a wait=true answer follows the durable final write: never delayed, never ahead of the database', async () => {
