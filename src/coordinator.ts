@@ -167,7 +167,7 @@ export async function startCoordinator(config: Config, options: StartCoordinator
     onError: (err) => logger.warn({ err: describeError(err) }, 'in-flight metrics query failed; gauges keep their last values'),
   });
   metrics.useStatsSource(() => stats.get(), () => clock.now());
-  metrics.useStatementCount(
+  metrics.useStoreCounts(
     () => store.statementCount(),
     () => store.queryCount(),
   );

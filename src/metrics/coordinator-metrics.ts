@@ -71,7 +71,7 @@ export interface CoordinatorMetrics {
   /** Records one group-commit batch. */
   observeStoreBatch(commands: number, durationMs: number): void;
   /** Where tcc_store_statements_total and tcc_store_queries_total read from (the store's own counts). Until set they show nothing. */
-  useStatementCount(count: () => number, queries: () => number): void;
+  useStoreCounts(statements: () => number, queries: () => number): void;
   /**
    * Where the in-flight gauges read from (a cached, bounded query; see
    * StatsCache). Until set the gauges show nothing.
@@ -242,8 +242,8 @@ export function createCoordinatorMetrics(options: CoordinatorMetricsOptions = {}
       storeBatchCommands.observe(commands);
       storeBatchDuration.observe(Math.max(0, durationMs) / 1000);
     },
-    useStatementCount(count, queries) {
-      statementCount = count;
+    useStoreCounts(statements, queries) {
+      statementCount = statements;
       queryCount = queries;
     },
     useStatsSource(source, now) {

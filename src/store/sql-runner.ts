@@ -81,7 +81,6 @@ function observed(runner: SqlRunner, onRows: RowsObserver | undefined): SqlRunne
   if (!onRows) return runner;
   return {
     ...runner,
-    run: (sql, params) => runner.run(sql, params),
     all: async (sql, params) => {
       const rows = await runner.all(sql, params);
       onRows(rows, sql);
