@@ -581,6 +581,22 @@ forEachBackend((backend) => {
         expect(await barrierRows('shop-1', 'b1'), 'nothing in the default table').to.deep.equal([]);
       });
 
+      // MySQL only: there processes take turns on a named lock, and the one holding it repairs what an earlier race left.
+      if (mysql) {
+        it('migrates a barrier table whose knex lock table an earlier race left with two rows (no lock could be taken)', async () => {
+          const table = `race_barriers`;
+          const lock = `${table}_migrations_lock`;
+          await knex.schema.createTable(lock, (t) => {
+            t.increments('index').primary();
+            t.integer('is_locked');
+          });
+          await knex(lock).insert([{ is_locked: 0 }, { is_locked: 0 }]);
+          await migrateBarrierSchema(knex, { tableName: table, lockWaitMs: 5_000 });
+          expect(await knex(lock).count({ n: '*' }).then((r) => Number(r[0].n))).to.equal(1);
+          expect((await call(new SqlBarrier(knex, { tableName: table }), 'try', 'race-1', 'b1')).detail).to.equal('applied');
+        });
+      }
+
       it('documents plain CREATE statements that give a working barrier table', async () => {
         const dialect = mysql ? 'mysql' : 'sqlite';
         for (const statement of barrierTableDdl(dialect, 'ddl_barriers')) await knex.raw(statement);

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
 import {
   barrierDialectOf,
@@ -66,14 +67,63 @@ export async function migrateBarrierSchema(knex: Knex, options: BarrierSchemaOpt
   };
   const bookkeeping = options.migrationTableName ?? `${tableName}_migrations`;
   const config: Knex.MigratorConfig = { migrationSource: source, tableName: bookkeeping };
-  const giveUpAt = Date.now() + (options.lockWaitMs ?? 60_000);
-  for (;;) {
-    try {
-      await knex.migrate.latest(config);
-      return;
-    } catch (err) {
-      if (!isMigrationBusy(err, bookkeeping) || Date.now() > giveUpAt) throw err;
-      await new Promise((resolve) => setTimeout(resolve, 100 + Math.random() * 200));
+  const waitMs = options.lockWaitMs ?? 60_000;
+  const giveUpAt = Date.now() + waitMs;
+  const migrate = async () => {
+    for (;;) {
+      try {
+        await knex.migrate.latest(config);
+        return;
+      } catch (err) {
+        if (!isMigrationBusy(err, bookkeeping) || Date.now() > giveUpAt) throw err;
+        await new Promise((resolve) => setTimeout(resolve, 100 + Math.random() * 200));
+      }
     }
+  };
+  if (barrierDialectOf(knex) !== 'mysql') return migrate();
+  // knex creates its lock table and then inserts its one row if the table is empty: two
+  // processes starting together on MySQL could both insert one, and with two rows knex's lock
+  // can never be taken again (its UPDATE must match exactly one). A named lock (server-wide,
+  // outside transactions, released by the server if its holder dies) makes them take turns.
+  await withNamedLock(knex, `tcc_barrier_${digest(`${databaseOf(knex)}\u0000${bookkeeping}`)}`, waitMs, async () => {
+    await keepOneLockRow(knex, `${bookkeeping}_lock`);
+    await migrate();
+  });
+}
+
+function digest(text: string): string {
+  // Lock names are at most 64 characters.
+  return createHash('sha256').update(text).digest('hex').slice(0, 40);
+}
+
+function databaseOf(knex: Knex): string {
+  return String((knex.client as { connectionSettings?: { database?: string } }).connectionSettings?.database ?? '');
+}
+
+/** Runs `fn` holding MySQL's named lock `name` (GET_LOCK) on a connection of its own. */
+async function withNamedLock(knex: Knex, name: string, waitMs: number, fn: () => Promise<void>): Promise<void> {
+  const client = knex.client as { acquireConnection(): Promise<unknown>; releaseConnection(conn: unknown): Promise<unknown> };
+  const conn = await client.acquireConnection();
+  try {
+    const [rows] = (await knex.raw('SELECT GET_LOCK(?, ?) AS got', [name, Math.max(1, Math.ceil(waitMs / 1000))]).connection(conn)) as [{ got: number | null }[]];
+    if (rows[0]?.got !== 1) throw new Error(`another process held the barrier schema's migration lock for over ${waitMs} ms`);
+    try {
+      await fn();
+    } finally {
+      await knex.raw('SELECT RELEASE_LOCK(?)', [name]).connection(conn);
+    }
+  } finally {
+    await client.releaseConnection(conn);
   }
+}
+
+/**
+ * A lock table left with several rows by two processes that created it at once (before the
+ * named lock): knex's lock could never be taken again. Keeps the first row; only ever run
+ * while holding the named lock, so no migrator of this table is running.
+ */
+async function keepOneLockRow(knex: Knex, lockTable: string): Promise<void> {
+  if (!(await knex.schema.hasTable(lockTable))) return;
+  const rows = await knex<{ index: number }>(lockTable).select('index').orderBy('index');
+  if (rows.length > 1) await knex(lockTable).where('index', '>', rows[0].index).delete();
 }
