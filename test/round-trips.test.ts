@@ -43,6 +43,9 @@ describe('round trips to MySQL per transaction', function () {
       expect(done.status).to.equal('CONFIRMED');
       expect(coordinator.engine.committer.stats().batches - batches, 'one batch per step').to.equal(3);
       expect(queries() - before).to.equal(1 + 4 + 3);
+      // The same count on /metrics (the bench's store queries/tx column reads it there).
+      const text = await coordinator.engine.metrics.registry.metrics();
+      expect(Number(/^tcc_store_queries_total (\S+)$/m.exec(text)?.[1])).to.equal(queries());
     });
 
     it('a Begin: 1 when the coordinator makes the gid, 2 with a client\'s gid (the INSERT must tell whether it was new)', async () => {

@@ -116,7 +116,8 @@ function scenario(p: string): StoreCommand[][] {
       register(g('many'), r1, [branch('1'), branch('2'), branch('3')], 2),
       create(g('late'), r1, r1),
       register(g('late'), r1, [branch('1')]),
-      create(g('dup'), r1),
+      // Fresh, so its INSERT waits to go with the next statement: the per-command path the repeated id takes must come after it.
+      create(g('dup'), r1, r1 + 60_000, true),
       register(g('dup'), r1, [branch('1'), branch('1')]),
       register(g('none'), r1, [branch('1')]),
       // Created in this batch, then the same branch again (a retried Try) and another one.
@@ -214,6 +215,9 @@ function scenario(p: string): StoreCommand[][] {
       round(g('e'), r8, 'n1/e', [['2', false], ['3', false]]),
       round(g('f'), r8, 'n1/f', [['1', true], ['2', true]]),
     ],
+    // A fresh Execute alone with a repeated branch id: the per-command path must see its row,
+    // whose INSERT (and the batch's START TRANSACTION) had not been sent yet.
+    [create(g('dup2'), r8, r8 + 60_000, true), register(g('dup2'), r8, [branch('1'), branch('1')])],
   ];
 }
 

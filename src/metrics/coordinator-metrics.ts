@@ -122,28 +122,30 @@ export function createCoordinatorMetrics(options: CoordinatorMetricsOptions = {}
     buckets: BATCH_SIZES,
     registers,
   });
-  let statementCount: (() => number) | undefined;
-  let queryCount: (() => number) | undefined;
-  new Counter({
-    name: 'tcc_store_statements_total',
-    help: 'Statements the group-commit batches sent to the database, BEGIN and COMMIT included (with tcc_store_batch_duration_seconds_count, commits: statements and fsyncs per transaction).',
-    registers,
-    collect() {
-      if (!statementCount) return;
-      this.reset();
-      this.inc(statementCount());
-    },
-  });
-  new Counter({
-    name: 'tcc_store_queries_total',
-    help: 'Queries the group-commit batches sent: on MySQL one round trip each, carrying one statement or several (a batch\'s writes go with its next statement); on SQLite, statements.',
-    registers,
-    collect() {
-      if (!queryCount) return;
-      this.reset();
-      this.inc(queryCount());
-    },
-  });
+  // The store keeps these counts itself: each counter shows the store's count when scraped.
+  const storeCounts: { statements?: () => number; queries?: () => number } = {};
+  const storeCounter = (name: string, help: string, read: () => (() => number) | undefined) =>
+    new Counter({
+      name,
+      help,
+      registers,
+      collect() {
+        const count = read();
+        if (!count) return;
+        this.reset();
+        this.inc(count());
+      },
+    });
+  storeCounter(
+    'tcc_store_statements_total',
+    'Statements the group-commit batches sent to the database, BEGIN and COMMIT included (with tcc_store_batch_duration_seconds_count, commits: statements and fsyncs per transaction).',
+    () => storeCounts.statements,
+  );
+  storeCounter(
+    'tcc_store_queries_total',
+    "Queries the group-commit batches sent: on MySQL one round trip each, carrying one statement or several (a batch's writes go with its next statement); on SQLite, statements.",
+    () => storeCounts.queries,
+  );
   const finished = new Counter({ name: 'tcc_transactions_finished_total', help: 'Transactions that reached a final status.', labelNames: ['status'] as const, registers });
 
   // The four gauges below read one cached query (prom-client collects them concurrently; the cache shares one load).
@@ -243,8 +245,8 @@ export function createCoordinatorMetrics(options: CoordinatorMetricsOptions = {}
       storeBatchDuration.observe(Math.max(0, durationMs) / 1000);
     },
     useStoreCounts(statements, queries) {
-      statementCount = statements;
-      queryCount = queries;
+      storeCounts.statements = statements;
+      storeCounts.queries = queries;
     },
     useStatsSource(source, now) {
       stats = { source, now };

@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
+import { namedLockName, withMysqlNamedLock } from '../db/mysql-named-lock';
 import {
   barrierDialectOf,
   barrierMigration,
@@ -85,36 +85,10 @@ export async function migrateBarrierSchema(knex: Knex, options: BarrierSchemaOpt
   // processes starting together on MySQL could both insert one, and with two rows knex's lock
   // can never be taken again (its UPDATE must match exactly one). A named lock (server-wide,
   // outside transactions, released by the server if its holder dies) makes them take turns.
-  await withNamedLock(knex, `tcc_barrier_${digest(`${databaseOf(knex)}\u0000${bookkeeping}`)}`, waitMs, async () => {
+  await withMysqlNamedLock(knex, namedLockName(knex, 'tcc_barrier', bookkeeping), waitMs, async () => {
     await keepOneLockRow(knex, `${bookkeeping}_lock`);
     await migrate();
   });
-}
-
-function digest(text: string): string {
-  // Lock names are at most 64 characters.
-  return createHash('sha256').update(text).digest('hex').slice(0, 40);
-}
-
-function databaseOf(knex: Knex): string {
-  return String((knex.client as { connectionSettings?: { database?: string } }).connectionSettings?.database ?? '');
-}
-
-/** Runs `fn` holding MySQL's named lock `name` (GET_LOCK) on a connection of its own. */
-async function withNamedLock(knex: Knex, name: string, waitMs: number, fn: () => Promise<void>): Promise<void> {
-  const client = knex.client as { acquireConnection(): Promise<unknown>; releaseConnection(conn: unknown): Promise<unknown> };
-  const conn = await client.acquireConnection();
-  try {
-    const [rows] = (await knex.raw('SELECT GET_LOCK(?, ?) AS got', [name, Math.max(1, Math.ceil(waitMs / 1000))]).connection(conn)) as [{ got: number | null }[]];
-    if (rows[0]?.got !== 1) throw new Error(`another process held the barrier schema's migration lock for over ${waitMs} ms`);
-    try {
-      await fn();
-    } finally {
-      await knex.raw('SELECT RELEASE_LOCK(?)', [name]).connection(conn);
-    }
-  } finally {
-    await client.releaseConnection(conn);
-  }
 }
 
 /**

@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import knexFactory, { type Knex } from 'knex';
 import type { Logger } from 'pino';
+import { withMysqlNamedLock, namedLockName } from '../db/mysql-named-lock';
 import { describeError, oneLine } from '../log/describe-error';
 import { largestRowPacket, mysqlLimits, SQLITE_LIMITS, type StatementLimits } from './chunked-insert';
 import { coordinatorMigrationSource, MIGRATION_TABLE } from './migration-source';
@@ -186,7 +186,8 @@ const migrateOptions = { migrationSource: coordinatorMigrationSource, tableName:
  */
 export async function migrateToLatest(knex: Knex, lockWaitMs = 60_000): Promise<void> {
   if ((knex.client as { config: { client: string } }).config.client === 'mysql2') {
-    await withNamedLock(knex, lockWaitMs, async () => {
+    // One lock per database: the name's hash keeps it within MySQL's 64 characters.
+    await withMysqlNamedLock(knex, namedLockName(knex, 'tcc_migrate'), lockWaitMs, async () => {
       try {
         await knex.migrate.latest(migrateOptions);
       } catch (err) {
@@ -207,31 +208,6 @@ export async function migrateToLatest(knex: Knex, lockWaitMs = 60_000): Promise<
       if (!isMigrationLockBusy(err) || Date.now() > giveUpAt) throw err;
       await new Promise((r) => setTimeout(r, 250 + Math.random() * 250));
     }
-  }
-}
-
-async function withNamedLock(knex: Knex, waitMs: number, fn: () => Promise<void>): Promise<void> {
-  const client = knex.client as {
-    connectionSettings: { database?: string };
-    acquireConnection(): Promise<unknown>;
-    releaseConnection(conn: unknown): Promise<unknown>;
-  };
-  const db = String(client.connectionSettings.database ?? '');
-  // Names are server-wide and at most 64 characters: one per database, hashed.
-  const name = `tcc_migrate_${createHash('sha256').update(db).digest('hex').slice(0, 40)}`;
-  const conn = await client.acquireConnection();
-  try {
-    const [rows] = (await knex.raw('SELECT GET_LOCK(?, ?) AS got', [name, Math.max(1, Math.ceil(waitMs / 1000))]).connection(conn)) as [
-      { got: number | null }[],
-    ];
-    if (rows[0]?.got !== 1) throw new Error(`another coordinator held the migration lock for over ${waitMs} ms`);
-    try {
-      await fn();
-    } finally {
-      await knex.raw('SELECT RELEASE_LOCK(?)', [name]).connection(conn);
-    }
-  } finally {
-    await client.releaseConnection(conn);
   }
 }
 
