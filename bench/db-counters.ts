@@ -10,9 +10,10 @@
  *   no separate log counter; whichever exist are summed).
  * - Both stores: the coordinator's own Prometheus counter of group-commit
  *   batches (tcc_store_batch_duration_seconds_count), one local database
- *   transaction each. With SQLite in WAL mode and synchronous=FULL every
- *   commit is one fsync of the WAL (checkpoints add a few more, not counted),
- *   so that count stands in for SQLite's fsyncs. There is no statement counter.
+ *   transaction each, and on SQLite its fdatasyncs of the WAL
+ *   (tcc_store_wal_syncs_total: the store syncs the WAL off the event loop, one
+ *   sync serving every commit written before it began; SQLite's checkpoint
+ *   syncs are not counted). SQLite has no server-side statement counter.
  */
 import * as http from 'node:http';
 import * as mysql from 'mysql2/promise';
@@ -77,6 +78,8 @@ export interface StoreCounters {
   statements?: number;
   /** Queries those batches sent, one round trip each on MySQL (tcc_store_queries_total). */
   queries?: number;
+  /** SQLite: the store's fdatasyncs of the WAL (tcc_store_wal_syncs_total). */
+  walSyncs?: number;
 }
 
 /** One scrape of the coordinator's /metrics (empty when unreachable). */
@@ -96,6 +99,7 @@ export function scrapeStoreCounters(metricsAddr: string): Promise<StoreCounters>
           batches: num(/^tcc_store_batch_duration_seconds_count(?:\{[^}]*\})?\s+(\S+)/m),
           statements: num(/^tcc_store_statements_total(?:\{[^}]*\})?\s+(\S+)/m),
           queries: num(/^tcc_store_queries_total(?:\{[^}]*\})?\s+(\S+)/m),
+          walSyncs: num(/^tcc_store_wal_syncs_total(?:\{[^}]*\})?\s+(\S+)/m),
         });
       });
       res.on('error', () => resolve({}));

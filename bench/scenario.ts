@@ -42,6 +42,8 @@ export interface ScenarioResult {
   storeStatements?: number;
   /** Queries (MySQL: round trips) those batches sent over the window. */
   storeQueries?: number;
+  /** SQLite: the store's fdatasyncs of the WAL over the window. */
+  walSyncs?: number;
   rssMaxMb?: number;
   /** coordinator tx/s / mean of the neighbouring baselines; set by the caller. */
   ratio?: number;
@@ -156,6 +158,7 @@ export async function runCoordinatorScenario(o: Options, s: CoordinatorScenario)
     if (start?.store.batches !== undefined && end.store.batches !== undefined) r.storeBatches = end.store.batches - start.store.batches;
     if (start?.store.statements !== undefined && end.store.statements !== undefined) r.storeStatements = end.store.statements - start.store.statements;
     if (start?.store.queries !== undefined && end.store.queries !== undefined) r.storeQueries = end.store.queries - start.store.queries;
+    if (start?.store.walSyncs !== undefined && end.store.walSyncs !== undefined) r.walSyncs = end.store.walSyncs - start.store.walSyncs;
 
     // With wait=false Confirm runs after the answer: wait (bounded) until the store shows nothing open.
     try {

@@ -170,6 +170,7 @@ export async function startCoordinator(config: Config, options: StartCoordinator
   metrics.useStoreCounts(
     () => store.statementCount(),
     () => store.queryCount(),
+    () => store.walSyncCount(),
   );
   const lease = redis ? new RedisSingletonLease({ redis, node: config.nodeId, logger }) : alwaysHeld;
   if (config.allowUnauthenticatedAdmin && !config.adminToken) {

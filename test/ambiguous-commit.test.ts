@@ -43,6 +43,7 @@ class LostAckStore implements TransactionStore {
   ping: TransactionStore['ping'] = () => this.inner.ping();
   statementCount: TransactionStore['statementCount'] = () => this.inner.statementCount();
   queryCount: TransactionStore['queryCount'] = () => this.inner.queryCount();
+  walSyncCount: TransactionStore['walSyncCount'] = () => this.inner.walSyncCount();
   close: TransactionStore['close'] = () => this.inner.close();
 }
 

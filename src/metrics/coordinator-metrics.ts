@@ -71,7 +71,7 @@ export interface CoordinatorMetrics {
   /** Records one group-commit batch. */
   observeStoreBatch(commands: number, durationMs: number): void;
   /** Where tcc_store_statements_total and tcc_store_queries_total read from (the store's own counts). Until set they show nothing. */
-  useStoreCounts(statements: () => number, queries: () => number): void;
+  useStoreCounts(statements: () => number, queries: () => number, walSyncs: () => number): void;
   /**
    * Where the in-flight gauges read from (a cached, bounded query; see
    * StatsCache). Until set the gauges show nothing.
@@ -123,7 +123,7 @@ export function createCoordinatorMetrics(options: CoordinatorMetricsOptions = {}
     registers,
   });
   // The store keeps these counts itself: each counter shows the store's count when scraped.
-  const storeCounts: { statements?: () => number; queries?: () => number } = {};
+  const storeCounts: { statements?: () => number; queries?: () => number; walSyncs?: () => number } = {};
   const storeCounter = (name: string, help: string, read: () => (() => number) | undefined) =>
     new Counter({
       name,
@@ -145,6 +145,11 @@ export function createCoordinatorMetrics(options: CoordinatorMetricsOptions = {}
     'tcc_store_queries_total',
     "Queries the group-commit batches sent: on MySQL one round trip each, carrying one statement or several (a batch's writes go with its next statement); on SQLite, statements.",
     () => storeCounts.queries,
+  );
+  storeCounter(
+    'tcc_store_wal_syncs_total',
+    "SQLite: fdatasyncs of the WAL that made commits durable, off the event loop (one serves every commit written before it began; SQLite's own checkpoint syncs not included). 0 on MySQL, whose COMMIT syncs.",
+    () => storeCounts.walSyncs,
   );
   const finished = new Counter({ name: 'tcc_transactions_finished_total', help: 'Transactions that reached a final status.', labelNames: ['status'] as const, registers });
 
@@ -244,9 +249,10 @@ export function createCoordinatorMetrics(options: CoordinatorMetricsOptions = {}
       storeBatchCommands.observe(commands);
       storeBatchDuration.observe(Math.max(0, durationMs) / 1000);
     },
-    useStoreCounts(statements, queries) {
+    useStoreCounts(statements, queries, walSyncs) {
       storeCounts.statements = statements;
       storeCounts.queries = queries;
+      storeCounts.walSyncs = walSyncs;
     },
     useStatsSource(source, now) {
       stats = { source, now };

@@ -9,6 +9,7 @@ import { coordinatorMigrationSource, MIGRATION_TABLE } from './migration-source'
 import { SqlTransactionStore } from './sql-transaction-store';
 import { checkBeforeOpen, checkOpened, recordIdentity } from './sqlite-identity';
 import { SqliteFileGuard } from './sqlite-file-guard';
+import { SqliteWalSync } from './sqlite-wal-sync';
 import { DatabaseStartRefusedError, type DatabaseFileLostError } from './store-errors';
 import type { TransactionStore } from './transaction-store';
 
@@ -91,7 +92,18 @@ function logPoolEvents(knex: Knex, logger: Logger): void {
   pool.on('destroyFail', warn('closing a database connection failed'));
 }
 
-export function knexConfigFor(url: string, poolSize = 10, timeoutMs = 30_000, logger?: Logger): { config: Knex.Config; dialect: 'sqlite' | 'mysql' } {
+/**
+ * knex's configuration for `url`. SQLite runs in WAL mode with `synchronous =
+ * FULL` (every COMMIT fsyncs), unless `walSync` is given: then `synchronous =
+ * NORMAL`, and the store makes commits durable through it, off the event loop.
+ */
+export function knexConfigFor(
+  url: string,
+  poolSize = 10,
+  timeoutMs = 30_000,
+  logger?: Logger,
+  walSync?: SqliteWalSync,
+): { config: Knex.Config; dialect: 'sqlite' | 'mysql' } {
   // The statement in an error keeps its placeholders, never the bound values (payloads, reasons).
   const common: Knex.Config = { compileSqlOnError: false, ...(logger ? { log: knexLog(logger) } : {}) };
   if (url.startsWith('sqlite:')) {
@@ -111,11 +123,15 @@ export function knexConfigFor(url: string, poolSize = 10, timeoutMs = 30_000, lo
         pool: {
           min: 1,
           max: 1,
-          afterCreate: (conn: { pragma(s: string): unknown }, done: (err: Error | null, conn: unknown) => void) => {
+          afterCreate: (conn: { pragma(s: string, o?: { simple: true }): unknown }, done: (err: Error | null, conn: unknown) => void) => {
             try {
-              // WAL + FULL: a commit is on disk (fsync) before the engine acts on it.
-              conn.pragma('journal_mode = WAL');
-              conn.pragma('synchronous = FULL');
+              // A commit is on disk before the engine acts on it: FULL fsyncs in COMMIT itself; with
+              // walSync, NORMAL writes the WAL and the store waits for walSync's fsync (sqlite-wal-sync.ts).
+              const wal = conn.pragma('journal_mode = WAL', { simple: true }) === 'wal';
+              if (wal && walSync) {
+                conn.pragma('synchronous = NORMAL');
+                walSync.attach(file);
+              } else conn.pragma('synchronous = FULL');
               conn.pragma('busy_timeout = 5000');
               done(null, conn);
             } catch (err) {
@@ -237,7 +253,8 @@ function checkPacketFits(maxAllowedPacket: number, maxPayloadBytes: number | und
 
 /** Opens the store for `url` and, by default, migrates it. */
 export async function createTransactionStore(options: CreateStoreOptions): Promise<TransactionStore> {
-  const { config, dialect } = knexConfigFor(options.url, options.poolSize, options.statementTimeoutMs, options.logger);
+  const walSync = options.url.startsWith('sqlite:') ? new SqliteWalSync() : undefined;
+  const { config, dialect } = knexConfigFor(options.url, options.poolSize, options.statementTimeoutMs, options.logger, walSync);
   const file = dialect === 'sqlite' ? sqliteFileOf(options.url) : undefined;
   // Before anything opens the file: opening a missing one would create an empty database.
   if (file) checkBeforeOpen(file, options.initialize === true);
@@ -260,7 +277,7 @@ export async function createTransactionStore(options: CreateStoreOptions): Promi
       guard = new SqliteFileGuard(file, options.onDatabaseFileLost);
       guard.arm();
     }
-    const store = new SqlTransactionStore(knex, dialect, { statementLimits, callTimeoutMs: options.statementTimeoutMs, fileGuard: guard });
+    const store = new SqlTransactionStore(knex, dialect, { statementLimits, callTimeoutMs: options.statementTimeoutMs, fileGuard: guard, walSync });
     // Refuse to start rather than decide under another isolation level.
     await store.checkIsolation();
     return store;

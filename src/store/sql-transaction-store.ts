@@ -11,6 +11,7 @@ import { createSqlRunner, type SqlRunner } from './sql-runner';
 import { asStoreError, DatabaseUnavailableError } from './store-errors';
 import type { SqliteFileGuard } from './sqlite-file-guard';
 import { IDENTITY_TABLE } from './sqlite-identity';
+import type { SqliteWalSync } from './sqlite-wal-sync';
 import { logRow, toBranch, toLog, toTransaction, truncate, type BranchRow, type LogRow, type TransactionRow } from './row-mapping';
 import type {
   ClaimCommand,
@@ -94,6 +95,12 @@ export interface SqlTransactionStoreOptions {
   keptFailedAttempts?: number;
   /** SQLite: checks that the database file is still the one opened, before and after every call. Default: none. */
   fileGuard?: SqliteFileGuard;
+  /**
+   * SQLite with `synchronous = NORMAL`: what makes commits durable. Every
+   * store call waits for it before answering: a write for its own commit, a
+   * read for any commit it may have seen. Default: none (commits sync themselves).
+   */
+  walSync?: SqliteWalSync;
 }
 
 /**
@@ -109,6 +116,7 @@ export class SqlTransactionStore implements TransactionStore {
   private readonly timeoutMs: number;
   private readonly keptFailedAttempts: number;
   private readonly guard: SqliteFileGuard | undefined;
+  private readonly walSync: SqliteWalSync | undefined;
   private statements = 0;
   private queries = 0;
   /** Set while store transactions fail with the storage unavailable; cleared by the next one that commits. */
@@ -124,6 +132,7 @@ export class SqlTransactionStore implements TransactionStore {
     this.timeoutMs = options.callTimeoutMs ?? 30_000;
     this.keptFailedAttempts = options.keptFailedAttempts ?? 5;
     this.guard = options.fileGuard;
+    this.walSync = options.walSync;
   }
 
   /** One read statement on a connection of its own, within the call timeout. */
@@ -131,6 +140,8 @@ export class SqlTransactionStore implements TransactionStore {
     let rows: T;
     try {
       rows = await withTimedConnection(this.knex, this.timeoutMs, (conn) => Promise.resolve(q.connection(conn) as unknown as Promise<T>));
+      // It may have read a commit not yet on disk: not an answer to act on before it is.
+      await this.walSync?.durable();
     } catch (err) {
       throw asStoreError(err);
     }
@@ -163,7 +174,13 @@ export class SqlTransactionStore implements TransactionStore {
   private async committed<R>(work: Promise<R>): Promise<R> {
     let result: R;
     try {
-      result = await work;
+      try {
+        result = await work;
+      } finally {
+        // Committed or not (a failed COMMIT may have written), nothing is answered before the disk has it.
+        this.walSync?.noteWrite();
+      }
+      await this.walSync?.durable();
     } catch (err) {
       const e = asStoreError(err);
       if (e instanceof DatabaseUnavailableError) this.writeFailure = e;
@@ -181,6 +198,10 @@ export class SqlTransactionStore implements TransactionStore {
 
   queryCount(): number {
     return this.queries;
+  }
+
+  walSyncCount(): number {
+    return this.walSync?.syncCount() ?? 0;
   }
 
   async execute<const T extends readonly StoreCommand[]>(commands: T): Promise<ResultsOf<T>> {
@@ -869,5 +890,6 @@ export class SqlTransactionStore implements TransactionStore {
 
   async close(): Promise<void> {
     await this.knex.destroy();
+    await this.walSync?.close();
   }
 }

@@ -320,5 +320,11 @@ export interface TransactionStore {
    * statement); on SQLite, statements run. Never more than {@link statementCount}.
    */
   queryCount(): number;
+  /**
+   * Syncs that made commits durable off the event loop (SQLite, see
+   * SqliteWalSync: one fdatasync of the WAL each, serving every commit
+   * written before it began); 0 where each COMMIT syncs itself (MySQL).
+   */
+  walSyncCount(): number;
   close(): Promise<void>;
 }
