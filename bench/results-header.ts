@@ -6,7 +6,7 @@ coordinator, next to a **baseline** in which the same load generator calls the
 same participant's Try and Confirm itself (no coordinator, nothing stored).
 Each transaction has N branches (small JSON payloads) on a participant that
 answers OK at once; an OK answer means the commit decision is on disk (SQLite
-WAL with \`synchronous=FULL\`, or InnoDB), and with \`wait=true\` (the default)
+in WAL mode, the WAL fdatasynced by the store before it answers; or InnoDB), and with \`wait=true\` (the default)
 that every Confirm has succeeded.
 
 How to run (needs MariaDB/MySQL at 127.0.0.1:3306 as root for the mysql rows):
