@@ -146,6 +146,17 @@ describe('[sqlite] WAL sync off the event loop', function () {
       expect(syncer.walSyncs).to.equal(before);
     });
 
+    it('makes a read queued behind a write on the one connection wait for that write\'s sync', async () => {
+      syncer.hold();
+      const written = store.execute([create('q1')]);
+      // Queued for the connection the write holds: it runs right after the COMMIT.
+      const read = store.getTransaction('q1');
+      expect(await settles(read), 'read answered before the write was synced').to.equal(false);
+      syncer.release();
+      expect((await read)?.gid).to.equal('q1');
+      await written;
+    });
+
     it('does not let a sync that began before a commit stand for it', async () => {
       syncer.hold();
       const started = syncer.started();

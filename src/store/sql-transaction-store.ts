@@ -163,23 +163,35 @@ export class SqlTransactionStore implements TransactionStore {
     // On a connection of its own, within the call timeout (see withTimedConnection).
     return this.committed(
       withTimedConnection(this.knex, this.timeoutMs, (connection) =>
-        this.dialect === 'mysql'
-          ? this.knex.transaction(fn, { connection, isolationLevel: 'read committed' })
-          : this.knex.transaction(fn, { connection }),
+        this.wrote(
+          this.dialect === 'mysql'
+            ? this.knex.transaction(fn, { connection, isolationLevel: 'read committed' })
+            : this.knex.transaction(fn, { connection }),
+        ),
       ),
     );
+  }
+
+  /**
+   * `work`, a transaction on a connection still held: once it ends (a failed
+   * COMMIT may have written too) the WAL sync is told, before the connection
+   * goes back to the pool. Told later, a read on the released connection
+   * could see the commit and find no sync to wait for.
+   */
+  private async wrote<R>(work: Promise<R>): Promise<R> {
+    try {
+      return await work;
+    } finally {
+      this.walSync?.noteWrite();
+    }
   }
 
   /** A store transaction's outcome: storage failures noted (and cleared by the next commit), the SQLite file checked. */
   private async committed<R>(work: Promise<R>): Promise<R> {
     let result: R;
     try {
-      try {
-        result = await work;
-      } finally {
-        // Committed or not (a failed COMMIT may have written), nothing is answered before the disk has it.
-        this.walSync?.noteWrite();
-      }
+      result = await work;
+      // Nothing is answered before the disk has it (the write was noted while its connection was held).
       await this.walSync?.durable();
     } catch (err) {
       const e = asStoreError(err);
@@ -252,20 +264,25 @@ export class SqlTransactionStore implements TransactionStore {
         // COMMIT: one round trip each instead of one per statement.
         if (this.dialect === 'mysql') await runner.defer('SET TRANSACTION ISOLATION LEVEL READ COMMITTED', []);
         await runner.defer(this.dialect === 'mysql' ? 'START TRANSACTION' : 'BEGIN', []);
-        try {
-          const r = await fn(runner, onConnection(this.knex, connection, () => this.statements++));
-          await runner.run('COMMIT', []);
-          return r;
-        } catch (err) {
-          runner.discard();
-          await runner.run('ROLLBACK', []).catch((rollbackErr: unknown) => {
-            // A MySQL connection that cannot roll back is not given out again (knex's pool drops it).
-            if (this.dialect === 'mysql') (connection as { __knex__disposed?: unknown }).__knex__disposed = rollbackErr;
-          });
-          throw err;
-        }
+        return this.wrote(this.commitOrRollBack(runner, connection, fn));
       }),
     );
+  }
+
+  /** `fn`'s statements then COMMIT; ROLLBACK (what still waits dropped) if anything failed. */
+  private async commitOrRollBack<R>(runner: SqlRunner, connection: unknown, fn: (runner: SqlRunner, trx: Knex.Transaction) => Promise<R>): Promise<R> {
+    try {
+      const r = await fn(runner, onConnection(this.knex, connection, () => this.statements++));
+      await runner.run('COMMIT', []);
+      return r;
+    } catch (err) {
+      runner.discard();
+      await runner.run('ROLLBACK', []).catch((rollbackErr: unknown) => {
+        // A MySQL connection that cannot roll back is not given out again (knex's pool drops it).
+        if (this.dialect === 'mysql') (connection as { __knex__disposed?: unknown }).__knex__disposed = rollbackErr;
+      });
+      throw err;
+    }
   }
 
   /** A failed call past the attempts that keep a row each. */

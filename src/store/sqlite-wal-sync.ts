@@ -112,17 +112,16 @@ export class SqliteWalSync {
     this.wal = `${databaseFile}-wal`;
   }
 
-  /** Whether commits rely on this class to reach the disk. */
-  get attached(): boolean {
-    return this.wal !== undefined;
-  }
-
   /** Syncs done (each covers every commit written before it began). */
   syncCount(): number {
     return this.syncs;
   }
 
-  /** A commit was written (or may have been): the next {@link durable} waits for a sync that begins after now. */
+  /**
+   * A commit was written (or may have been): the next {@link durable} waits
+   * for a sync that begins after now. Called before anyone else can use the
+   * connection that wrote, so a read that sees the commit waits for it too.
+   */
   noteWrite(): void {
     if (this.wal) this.written++;
   }
