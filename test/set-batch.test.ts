@@ -305,14 +305,26 @@ describe('set-based store batches', function () {
       expect(won.txn).to.include({ owner: 'n2/seq', dueAt: T0 + 40 + 5_000 });
       expect(won.branches?.map((b) => `${b.branchId}:${b.phaseTwo}`)).to.deep.equal(['1:PENDING', '2:SKIPPED']);
       // Rounds with failed and deferred calls.
-      const [failedRounds, lastRounds] = answersTogether.slice(10) as { txn: { status: string; dueAt: number | null; owner: string | null; stuck: boolean; attempts: number; lastError: string }; becameStuck?: { branchId: string }; finished?: boolean }[][];
+      const [failedRounds, lastRounds] = answersTogether.slice(10) as { txn: { status: string; dueAt: number | null; owner: string | null; stuck: boolean; attempts: number; lastError: string }; becameStuck?: { branchId: string; attempts: number; lastError: string }; finished?: boolean }[][];
       expect(failedRounds[0].txn).to.include({ status: 'CONFIRMING', dueAt: T0 + 70 + 500, owner: null, stuck: false, attempts: 1, lastError: 'UNAVAILABLE: down' });
       expect(failedRounds[1].txn).to.include({ status: 'CONFIRMING', dueAt: T0 + 60 + 30_000, owner: 'n1/f', stuck: true, attempts: 1 });
-      expect(failedRounds[1].becameStuck).to.include({ branchId: '1' });
+      // The branch as the round left it: its failed attempt counted, its error the round's.
+      expect(failedRounds[1].becameStuck).to.include({ branchId: '1', attempts: 1, lastError: 'UNAVAILABLE: down' });
       // Its claim was released by the round before: this one holds none, so it moves nothing but the count.
       expect(lastRounds[0].txn).to.include({ status: 'CONFIRMING', dueAt: T0 + 70 + 500, owner: null, attempts: 2 });
       expect(lastRounds[1]).to.include({ finished: true });
       expect(lastRounds[1].txn).to.include({ status: 'CONFIRMED', stuck: false });
+    });
+
+    it('answers a Try outcome that moved nothing with the state it found, even when a later answer in the batch moves that branch', async function () {
+      const gid = `${crypto.randomBytes(4).toString('hex')}-twice`;
+      const now = Date.now();
+      const answer = (state: 'UNKNOWN' | 'SUCCEEDED'): StoreCommand => ({ kind: 'tryOutcome', gid, branchId: 'x', state, error: '', now, log: tryLog(gid, 'x', state, now) });
+      await store!.execute([create(gid, now), { kind: 'register', gid, now, branches: [branch('x')], maxBranches: 8 }, answer('UNKNOWN')]);
+      // The repeated unknown matches no row (UNKNOWN is not moved by UNKNOWN); the success after it moves the branch.
+      const [repeated, success] = (await store!.execute([answer('UNKNOWN'), answer('SUCCEEDED')])) as unknown as { tryState: string | null }[];
+      expect(repeated.tryState, 'the repeated answer: the state it found').to.equal('UNKNOWN');
+      expect(success.tryState).to.equal('SUCCEEDED');
     });
 
     it('writes a batch in the same number of statements for 8 and for 64 transactions, reading nothing before a new one', async function () {
@@ -400,12 +412,13 @@ describe('set-based store batches', function () {
       else {
         // One round trip per statement whose answer the batch reads, the writes riding with the next one:
         // create+register = the INSERT that reports which gids were new (SET TRANSACTION and START TRANSACTION
-        // with it), then the branch and log rows with COMMIT; Try outcomes+decision = the outcome UPDATE,
-        // the locked read with the branch read, the decision's compare-and-set, COMMIT; each round = the locked read, the pending
-        // branches' read, COMMIT.
-        expect(smallQueries, 'MySQL round trips per batch').to.deep.equal([2, 4, 3, 3]);
+        // with it), then the branch and log rows with COMMIT; Try outcomes+decision = the outcome UPDATE
+        // (its matched count read with the next answer) with the locked read and the branch read, the
+        // decision's compare-and-set, COMMIT; each round = the locked read with the pending branches' read,
+        // then its writes with COMMIT.
+        expect(smallQueries, 'MySQL round trips per batch').to.deep.equal([2, 3, 2, 2]);
         // A gid the coordinator made needs no answer from its INSERT: the whole first batch goes with COMMIT.
-        expect(freshQueries, 'MySQL round trips per batch, gids made by the coordinator').to.deep.equal([1, 4, 3, 3]);
+        expect(freshQueries, 'MySQL round trips per batch, gids made by the coordinator').to.deep.equal([1, 3, 2, 2]);
       }
     });
   });

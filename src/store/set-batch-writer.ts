@@ -3,7 +3,7 @@ import { finalStatusOf, nextTryState, planDecision } from '../domain/state-machi
 import { isStuck, releaseDueAt } from '../domain/recovery-rules';
 import { chunk, type StatementLimits } from './chunked-insert';
 import { toBranch, toTransaction, truncate, type BranchRow, type TransactionRow } from './row-mapping';
-import { placeholders, tuplePlaceholders, type SqlRow, type SqlRunner, type Statement } from './sql-runner';
+import { placeholders, tuplePlaceholders, type RowCount, type SqlRow, type SqlRunner, type Statement } from './sql-runner';
 import type {
   ClaimCommand,
   CreateCommand,
@@ -80,6 +80,37 @@ interface PendingRow {
   last_error: string | null;
 }
 
+/** Try outcomes of one answer (state and error) whose UPDATEs went out, and the rows each matched once answered. */
+interface UnsettledTryOutcomes {
+  state: TryState;
+  items: number[];
+  counts: RowCount[];
+}
+
+/**
+ * The branches of `pending` (a transaction's pending branches before the
+ * round) still pending after round `c`, as its three UPDATEs leave them: a
+ * done branch leaves, a failed one counts an attempt and takes its retry time
+ * and error, a deferred one takes its retry time. In that order, as the
+ * UPDATEs run, each only on a row still pending.
+ */
+function pendingAfterRound(pending: readonly PendingRow[], c: PhaseTwoCommand): PendingRow[] {
+  const rows = new Map(pending.map((r) => [String(r.branch_id), { ...r }]));
+  for (const r of c.results) if (r.ok) rows.delete(r.branchId);
+  for (const r of c.results) {
+    const row = rows.get(r.branchId);
+    if (!row || r.ok || !r.attempted) continue;
+    row.attempts = Number(row.attempts) + 1;
+    row.next_retry_at = r.nextRetryAt;
+    row.last_error = truncate(r.error, 1024);
+  }
+  for (const r of c.results) {
+    const row = rows.get(r.branchId);
+    if (row && !r.ok && !r.attempted) row.next_retry_at = r.nextRetryAt;
+  }
+  return [...rows.values()];
+}
+
 /** What the register commands of one step write, together. */
 interface RegisterWrites {
   rows: SqlRow[];
@@ -118,6 +149,8 @@ function valueBytes(v: unknown): number {
 export class SetBatchWriter {
   private readonly results: unknown[];
   private readonly known = new Map<string, Known>();
+  /** Try outcomes written and not yet answered: see {@link SetBatchWriter.settleTryOutcomes}. */
+  private unsettled: UnsettledTryOutcomes[] = [];
 
   constructor(
     private readonly commands: readonly StoreCommand[],
@@ -158,6 +191,7 @@ export class SetBatchWriter {
       for (const [kind, idx] of groups) await this.group(kind, idx);
       heads = heads.filter((h) => h.at < h.q.length);
     }
+    await this.settleTryOutcomes();
     return this.results;
   }
 
@@ -393,6 +427,7 @@ export class SetBatchWriter {
   // ------------------------------------------------------------ Try outcomes
 
   private async tryOutcome(idx: readonly number[]): Promise<void> {
+    await this.settleTryOutcomes();
     const bySet = new Map<string, { state: TryState; error: string; now: number; items: number[] }>();
     for (const i of idx) {
       const c = this.commands[i] as TryOutcomeCommand;
@@ -408,22 +443,44 @@ export class SetBatchWriter {
     for (const g of bySet.values()) {
       // The states this answer moves a branch from, by the state machine.
       const from = TRY_STATES.filter((s) => nextTryState(s, g.state) === g.state);
-      let matched = 0;
-      for (const part of this.chunkTuples(g.items, 2)) {
-        const pairs = part.flatMap((i) => [this.commands[i].gid, (this.commands[i] as TryOutcomeCommand).branchId]);
-        matched += from.length
-          ? await this.o.runner.run(
+      const counts: RowCount[] = [];
+      if (from.length) {
+        for (const part of this.chunkTuples(g.items, 2)) {
+          const pairs = part.flatMap((i) => [this.commands[i].gid, (this.commands[i] as TryOutcomeCommand).branchId]);
+          counts.push(
+            await this.o.runner.deferCount(
               `UPDATE ${BR} SET try_state = ?, last_error = ?, updated_at = ? WHERE (gid, branch_id) IN (${tuplePlaceholders(part.length, 2)}) AND try_state IN (${placeholders(from.length)})`,
               [g.state, g.error, g.now, ...pairs, ...from],
-            )
-          : 0;
+            ),
+          );
+        }
       }
+      this.unsettled.push({ state: g.state, items: g.items, counts });
+    }
+  }
+
+  /**
+   * Answers the Try outcomes written so far. Their UPDATEs went out with the
+   * batch's next query (on MySQL, the decision's lock read usually), not in
+   * a round trip of their own; a row they did not match is read back by key.
+   * Runs before the next Try answers are written (nothing else moves a
+   * branch's try_state) and at the batch's end, so that read sees what the
+   * answer left.
+   */
+  private async settleTryOutcomes(): Promise<void> {
+    if (this.unsettled.length === 0) return;
+    const groups = this.unsettled;
+    this.unsettled = [];
+    for (const g of groups) {
+      const matched = g.counts.reduce((n, c) => n + (c.matched ?? 0), 0);
       if (matched === g.items.length) {
         for (const i of g.items) this.results[i] = { tryState: g.state };
         continue;
       }
       // Some rows were not in a state this answer moves (answered already, or
-      // gone): what each holds now is its answer, read by key.
+      // gone), or the UPDATEs have not gone out yet (nothing was sent since:
+      // the read sends them first, in the round trip a flush would take): what
+      // each row holds now is its answer, read by key.
       const states = new Map<string, TryState>();
       for (const part of this.chunkTuples(g.items, 2)) {
         const pairs = part.flatMap((i) => [this.commands[i].gid, (this.commands[i] as TryOutcomeCommand).branchId]);
@@ -541,16 +598,33 @@ export class SetBatchWriter {
   // ------------------------------------------------------------ phase two
 
   /**
-   * A round's outcomes, every round of the step together: the done branches
-   * in one UPDATE, the failed and the deferred ones in one each (their retry
-   * times and errors as CASEs), one read of what is left pending, then the
-   * finished transactions in one UPDATE per final status and the others in
-   * one (two when some rounds hold the claim they release). The rules are the
-   * domain's (`isStuck`, `releaseDueAt`); the answers are the rows as written,
-   * from the locked rows read first.
+   * A round's outcomes, every round of the step together: the transactions
+   * locked and their pending branches read (one round trip on MySQL), then
+   * the done branches in one UPDATE, the failed and the deferred ones in one
+   * each (their retry times and errors as CASEs), the finished transactions
+   * in one UPDATE per final status and the others in one (two when some
+   * rounds hold the claim they release). What is left pending is the rows
+   * read with the round applied as those UPDATEs apply it, so the writes need
+   * no answer and go with COMMIT. The rules are the domain's (`isStuck`,
+   * `releaseDueAt`); the answers are the rows as written, from the locked
+   * rows read first.
    */
   private async phaseTwo(idx: readonly number[]): Promise<void> {
-    const txns = await this.lockTransactions(idx.map((i) => this.commands[i].gid));
+    // The rows locked, and their pending branches read under the lock, in one round trip
+    // (MySQL): what the round leaves pending follows from them, not from a read after its writes.
+    const gids = idx.map((i) => this.commands[i].gid);
+    const reads = this.transactionReads(gids, this.o.dialect === 'mysql' ? ' FOR UPDATE' : '');
+    const answers = await this.o.runner.allEach([...reads, ...this.pendingBranchReads(gids)]);
+    const txns = new Map<string, TransactionRecord>();
+    for (const rows of answers.slice(0, reads.length)) for (const r of rows) txns.set(String(r.gid), toTransaction(r));
+    const before = new Map<string, PendingRow[]>();
+    for (const rows of answers.slice(reads.length)) {
+      for (const r of rows as unknown as PendingRow[]) {
+        const list = before.get(String(r.gid));
+        if (list) list.push(r);
+        else before.set(String(r.gid), [r]);
+      }
+    }
     const active: { i: number; c: PhaseTwoCommand; txn: TransactionRecord }[] = [];
     for (const i of idx) {
       const c = this.commands[i] as PhaseTwoCommand;
@@ -577,16 +651,9 @@ export class SetBatchWriter {
     await this.updateBranchRows(deferred, ['next_retry_at', 'updated_at'], '');
 
     const pending = new Map<string, PendingRow[]>();
-    for (const part of chunk(active, this.o.limits, (a) => ({ values: 1, bytes: valueBytes(a.c.gid) + 8 }))) {
-      const rows = await this.o.runner.all(
-        `SELECT gid, branch_id, participant, attempts, next_retry_at, last_error FROM ${BR} WHERE gid IN (${placeholders(part.length)}) AND phase_two = 'PENDING' ORDER BY gid, seq`,
-        part.map((a) => a.c.gid),
-      );
-      for (const r of rows as unknown as PendingRow[]) {
-        const list = pending.get(String(r.gid));
-        if (list) list.push(r);
-        else pending.set(String(r.gid), [r]);
-      }
+    for (const { c } of active) {
+      const left = pendingAfterRound(before.get(c.gid) ?? [], c);
+      if (left.length) pending.set(c.gid, left);
     }
 
     // No branch left pending: CONFIRMING → CONFIRMED, CANCELLING → CANCELLED; the claim and the stuck flag go with it.
@@ -785,6 +852,13 @@ export class SetBatchWriter {
     return groupBranches(await this.o.runner.allEach(this.branchReads(gids)));
   }
 
+  /** The chunked reads of the branches of `gids` still pending in phase two (the columns of `PendingRow`), in order of gid and seq. */
+  private pendingBranchReads(gids: readonly string[]): Statement[] {
+    return chunk(gids, this.o.limits, (g) => ({ values: 1, bytes: valueBytes(g) + 8 })).map((part) => ({
+      sql: `SELECT gid, branch_id, participant, attempts, next_retry_at, last_error FROM ${BR} WHERE gid IN (${placeholders(part.length)}) AND phase_two = 'PENDING' ORDER BY gid, seq`,
+      params: part,
+    }));
+  }
   /** The chunked reads of the branches of `gids`, in order of gid and seq. */
   private branchReads(gids: readonly string[]): Statement[] {
     return chunk(gids, this.o.limits, (g) => ({ values: 1, bytes: valueBytes(g) + 8 })).map((part) => ({

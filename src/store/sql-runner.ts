@@ -17,6 +17,11 @@ export interface Statement {
   params: readonly unknown[];
 }
 
+/** The rows a statement sent later matched: unset until its answer is in. */
+export interface RowCount {
+  matched: number | undefined;
+}
+
 /** Runs SQL with `?` placeholders on one connection, inside the transaction already open on it. */
 export interface SqlRunner {
   /** The rows of a query. */
@@ -32,6 +37,14 @@ export interface SqlRunner {
    * first). SQLite runs it at once.
    */
   defer(sql: string, params: readonly unknown[]): Promise<void>;
+  /**
+   * Like `defer`, for a statement whose matched-row count is read later: the
+   * count is set on the answer once the statement went out and was answered
+   * (MySQL: with the next query, or `flush`; SQLite: at once). A
+   * compare-and-set whose losers are looked up afterwards need not cost a round
+   * trip of its own.
+   */
+  deferCount(sql: string, params: readonly unknown[]): Promise<RowCount>;
   /**
    * The rows of several queries, run in order. MySQL sends them (after what
    * is deferred) as one multi-statement query, several when they would pass
@@ -115,6 +128,7 @@ function sqliteRunner(db: SqliteDatabase, onQuery: () => void): SqlRunner {
     allEach: async (statements) => statements.map((st) => prepared(st.sql).all(...sqliteParams(st.params))),
     // No round trip to save in-process: at once, so its error is thrown where it was made.
     defer: async (sql, params) => void prepared(sql).run(...sqliteParams(params)),
+    deferCount: async (sql, params) => ({ matched: prepared(sql).run(...sqliteParams(params)).changes }),
     flush: async () => {},
     discard: () => {},
   };
@@ -127,6 +141,11 @@ function queryBytes(sql: string, params: readonly unknown[]): number {
   return n;
 }
 
+/** A statement held back to go with the next query; `count` is told its matched rows. */
+interface Deferred extends Statement {
+  count?: RowCount;
+}
+
 function mysqlRunner(conn: MysqlConnection, maxQueryBytes: number, onQuery: () => void): SqlRunner {
   // The text protocol (client-side escaping, one round trip): the statements'
   // IN lists vary in length, so server-side prepared statements would mostly
@@ -136,17 +155,23 @@ function mysqlRunner(conn: MysqlConnection, maxQueryBytes: number, onQuery: () =
   // of a batch's statements, and a batch's writes rarely need their answers.
   // Together they stay within maxQueryBytes (max_allowed_packet), as each
   // statement alone does; one larger than that goes alone.
-  let deferred: Statement[] = [];
+  let deferred: Deferred[] = [];
   let deferredBytes = 0;
   /** One query of `statements`; answers each statement's result. */
-  const query = (statements: readonly Statement[]) => {
+  const query = (statements: readonly Deferred[]) => {
     const text = statements.length === 1 ? statements[0].sql : statements.map((s) => s.sql).join(';\n');
     const values = statements.length === 1 ? statements[0].params : statements.flatMap((s) => s.params);
     onQuery();
     return new Promise<unknown[]>((resolve, reject) => {
       conn.query(text, values, (err, result) => {
-        // Several statements answer an array of one result each.
-        if (!err) return resolve(statements.length > 1 ? (result as unknown[]) : [result]);
+        if (!err) {
+          // Several statements answer an array of one result each.
+          const results = statements.length > 1 ? (result as unknown[]) : [result];
+          statements.forEach((st, k) => {
+            if (st.count) st.count.matched = (results[k] as { affectedRows: number }).affectedRows;
+          });
+          return resolve(results);
+        }
         // mysql2 keeps the statement with every value inlined: never logged or passed on (see stripStatement).
         delete (err as { sql?: unknown }).sql;
         reject(err);
@@ -161,6 +186,12 @@ function mysqlRunner(conn: MysqlConnection, maxQueryBytes: number, onQuery: () =
   };
   const flush = async () => {
     if (deferred.length) await query(takeDeferred());
+  };
+  const hold = async (st: Deferred) => {
+    const bytes = queryBytes(st.sql, st.params);
+    if (deferredBytes + bytes > maxQueryBytes) await flush();
+    deferred.push(st);
+    deferredBytes += bytes;
   };
   /** `sql` after what is deferred, in one query when they fit together; answers its result. */
   const send = async (sql: string, params: readonly unknown[]) => {
@@ -191,11 +222,11 @@ function mysqlRunner(conn: MysqlConnection, maxQueryBytes: number, onQuery: () =
       if (group.length) await sendGroup();
       return out;
     },
-    defer: async (sql, params) => {
-      const bytes = queryBytes(sql, params);
-      if (deferredBytes + bytes > maxQueryBytes) await flush();
-      deferred.push({ sql, params });
-      deferredBytes += bytes;
+    defer: async (sql, params) => void (await hold({ sql, params })),
+    deferCount: async (sql, params) => {
+      const count: RowCount = { matched: undefined };
+      await hold({ sql, params, count });
+      return count;
     },
     flush,
     discard: () => void takeDeferred(),

@@ -62,6 +62,10 @@ function counted(runner: SqlRunner, count: () => void): SqlRunner {
       count();
       return runner.defer(sql, params);
     },
+    deferCount: (sql, params) => {
+      count();
+      return runner.deferCount(sql, params);
+    },
     allEach: (statements) => {
       for (let i = 0; i < statements.length; i++) count();
       return runner.allEach(statements);
