@@ -48,6 +48,22 @@ describe('round trips to MySQL per transaction', function () {
       expect(Number(/^tcc_store_queries_total (\S+)$/m.exec(text)?.[1])).to.equal(queries());
     });
 
+    it('an interactive transaction of 2 branches: Begin 1, each Try 2 to store its branch and 2 for its outcome, Commit 3 and its Confirms 2', async () => {
+      let before = queries();
+      const { gid } = await client.begin({});
+      const counts: number[] = [queries() - before];
+      for (const [action, id] of [['a', 'b1'], ['b', 'b2']]) {
+        before = queries();
+        await client.try({ gid, branch: { participant: participant.target, action, branch_id: id } });
+        counts.push(queries() - before);
+      }
+      before = queries();
+      const done = await client.commit({ gid, wait: true });
+      counts.push(queries() - before);
+      expect(done.status).to.equal('CONFIRMED');
+      expect(counts).to.deep.equal([1, 2 + 2, 2 + 2, 3 + 2]);
+    });
+
     it('a Begin: 1 when the coordinator makes the gid, 2 with a client\'s gid (the INSERT must tell whether it was new)', async () => {
       let before = queries();
       await client.begin({});

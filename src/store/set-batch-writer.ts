@@ -298,14 +298,25 @@ export class SetBatchWriter {
     if (unknown.length) {
       const gids = unknown.map((i) => this.commands[i].gid);
       for (const g of gids) this.known.delete(g);
-      const txns = await this.lockTransactions(gids);
-      // Only what the comparison needs: the rows of the requested ids (a Try
-      // into a transaction of n branches must not read n payloads), and the
-      // count and highest seq for the limit and the order.
+      // The rows locked, then (under the lock) only what the comparison needs:
+      // the rows of the requested ids (a Try into a transaction of n branches
+      // must not read n payloads), and the count and highest seq for the limit
+      // and the order. One round trip on MySQL.
       const pairs = unknown.flatMap((i) => (this.commands[i] as RegisterCommand).branches.map((b) => [this.commands[i].gid, b.branchId] as [string, string]));
+      const locks = this.transactionReads(gids, this.o.dialect === 'mysql' ? ' FOR UPDATE' : '');
+      const branchReads = chunk(pairs, this.o.limits, (p) => ({ values: 2, bytes: valueBytes(p[0]) + valueBytes(p[1]) + 16 })).map((part) => ({
+        sql: `SELECT * FROM ${BR} WHERE (gid, branch_id) IN (${tuplePlaceholders(part.length, 2)})`,
+        params: part.flat(),
+      }));
+      const sizeReads = chunk(gids, this.o.limits, (g) => ({ values: 1, bytes: valueBytes(g) + 8 })).map((part) => ({
+        sql: `SELECT gid, COUNT(*) AS n, MAX(seq) AS m FROM ${BR} WHERE gid IN (${placeholders(part.length)}) GROUP BY gid`,
+        params: part,
+      }));
+      const answers = await this.o.runner.allEach([...locks, ...branchReads, ...sizeReads]);
+      const txns = new Map<string, TransactionRecord>();
+      for (const rows of answers.slice(0, locks.length)) for (const r of rows) txns.set(String(r.gid), toTransaction(r));
       const existing = new Map<string, Map<string, BranchRecord>>();
-      for (const part of chunk(pairs, this.o.limits, (p) => ({ values: 2, bytes: valueBytes(p[0]) + valueBytes(p[1]) + 16 }))) {
-        const found = await this.o.runner.all(`SELECT * FROM ${BR} WHERE (gid, branch_id) IN (${tuplePlaceholders(part.length, 2)})`, part.flat());
+      for (const found of answers.slice(locks.length, locks.length + branchReads.length)) {
         for (const r of found) {
           const b = toBranch(r);
           const m = existing.get(b.gid);
@@ -314,11 +325,7 @@ export class SetBatchWriter {
         }
       }
       const sizes = new Map<string, { n: number; m: number }>();
-      for (const part of chunk(gids, this.o.limits, (g) => ({ values: 1, bytes: valueBytes(g) + 8 }))) {
-        const rows = await this.o.runner.all(
-          `SELECT gid, COUNT(*) AS n, MAX(seq) AS m FROM ${BR} WHERE gid IN (${placeholders(part.length)}) GROUP BY gid`,
-          part,
-        );
+      for (const rows of answers.slice(locks.length + branchReads.length)) {
         for (const r of rows) sizes.set(String(r.gid), { n: Number(r.n), m: Number(r.m ?? 0) });
       }
       for (const i of unknown) {
