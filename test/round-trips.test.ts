@@ -52,10 +52,16 @@ describe('round trips to MySQL per transaction', function () {
       let before = queries();
       const { gid } = await client.begin({});
       const counts: number[] = [queries() - before];
+      const statements = () => coordinator.engine.store.statementCount();
       for (const [action, id] of [['a', 'b1'], ['b', 'b2']]) {
         before = queries();
+        const statementsBefore = statements();
         await client.try({ gid, branch: { participant: participant.target, action, branch_id: id } });
         counts.push(queries() - before);
+        // The branch: SET TRANSACTION, START, the locked read, the requested branch, the count, its INSERT, the
+        // transaction's updated_at, COMMIT. Its outcome: SET TRANSACTION, START, the UPDATE, the log row, COMMIT;
+        // an UPDATE that moved its row is not read back.
+        expect(statements() - statementsBefore, `statements of Try ${id}`).to.equal(8 + 5);
       }
       before = queries();
       const done = await client.commit({ gid, wait: true });

@@ -478,6 +478,8 @@ export class SetBatchWriter {
     if (this.unsettled.length === 0) return;
     const groups = this.unsettled;
     this.unsettled = [];
+    // Nothing sent since (a batch of Try answers alone): they go now, the round trip a read would take.
+    if (groups.some((g) => g.counts.some((c) => c.matched === undefined))) await this.o.runner.flush();
     for (const g of groups) {
       const matched = g.counts.reduce((n, c) => n + (c.matched ?? 0), 0);
       if (matched === g.items.length) {
@@ -485,9 +487,7 @@ export class SetBatchWriter {
         continue;
       }
       // Some rows were not in a state this answer moves (answered already, or
-      // gone), or the UPDATEs have not gone out yet (nothing was sent since:
-      // the read sends them first, in the round trip a flush would take): what
-      // each row holds now is its answer, read by key.
+      // gone): what each holds now is its answer, read by key.
       const states = new Map<string, TryState>();
       for (const part of this.chunkTuples(g.items, 2)) {
         const pairs = part.flatMap((i) => [this.commands[i].gid, (this.commands[i] as TryOutcomeCommand).branchId]);
