@@ -303,7 +303,6 @@ export class SetBatchWriter {
       // must not read n payloads), and the count and highest seq for the limit
       // and the order. One round trip on MySQL.
       const pairs = unknown.flatMap((i) => (this.commands[i] as RegisterCommand).branches.map((b) => [this.commands[i].gid, b.branchId] as [string, string]));
-      const locks = this.transactionReads(gids, this.o.dialect === 'mysql' ? ' FOR UPDATE' : '');
       const branchReads = chunk(pairs, this.o.limits, (p) => ({ values: 2, bytes: valueBytes(p[0]) + valueBytes(p[1]) + 16 })).map((part) => ({
         sql: `SELECT * FROM ${BR} WHERE (gid, branch_id) IN (${tuplePlaceholders(part.length, 2)})`,
         params: part.flat(),
@@ -312,11 +311,9 @@ export class SetBatchWriter {
         sql: `SELECT gid, COUNT(*) AS n, MAX(seq) AS m FROM ${BR} WHERE gid IN (${placeholders(part.length)}) GROUP BY gid`,
         params: part,
       }));
-      const answers = await this.o.runner.allEach([...locks, ...branchReads, ...sizeReads]);
-      const txns = new Map<string, TransactionRecord>();
-      for (const rows of answers.slice(0, locks.length)) for (const r of rows) txns.set(String(r.gid), toTransaction(r));
+      const [txns, [branchAnswers, sizeAnswers]] = await this.lockThenRead(gids, [branchReads, sizeReads]);
       const existing = new Map<string, Map<string, BranchRecord>>();
-      for (const found of answers.slice(locks.length, locks.length + branchReads.length)) {
+      for (const found of branchAnswers) {
         for (const r of found) {
           const b = toBranch(r);
           const m = existing.get(b.gid);
@@ -325,7 +322,7 @@ export class SetBatchWriter {
         }
       }
       const sizes = new Map<string, { n: number; m: number }>();
-      for (const rows of answers.slice(locks.length + branchReads.length)) {
+      for (const rows of sizeAnswers) {
         for (const r of rows) sizes.set(String(r.gid), { n: Number(r.n), m: Number(r.m ?? 0) });
       }
       for (const i of unknown) {
@@ -620,12 +617,9 @@ export class SetBatchWriter {
     // The rows locked, and their pending branches read under the lock, in one round trip
     // (MySQL): what the round leaves pending follows from them, not from a read after its writes.
     const gids = idx.map((i) => this.commands[i].gid);
-    const reads = this.transactionReads(gids, this.o.dialect === 'mysql' ? ' FOR UPDATE' : '');
-    const answers = await this.o.runner.allEach([...reads, ...this.pendingBranchReads(gids)]);
-    const txns = new Map<string, TransactionRecord>();
-    for (const rows of answers.slice(0, reads.length)) for (const r of rows) txns.set(String(r.gid), toTransaction(r));
+    const [txns, [pendingAnswers]] = await this.lockThenRead(gids, [this.pendingBranchReads(gids)]);
     const before = new Map<string, PendingRow[]>();
-    for (const rows of answers.slice(reads.length)) {
+    for (const rows of pendingAnswers) {
       for (const r of rows as unknown as PendingRow[]) {
         const list = before.get(String(r.gid));
         if (list) list.push(r);
@@ -848,11 +842,22 @@ export class SetBatchWriter {
    * locks are held (in that order, sent together).
    */
   private async lockTransactionsWithBranches(gids: readonly string[]): Promise<[Map<string, TransactionRecord>, Map<string, BranchRecord[]>]> {
-    const reads = this.transactionReads(gids, this.o.dialect === 'mysql' ? ' FOR UPDATE' : '');
-    const results = await this.o.runner.allEach([...reads, ...this.branchReads(gids)]);
+    const [txns, [branches]] = await this.lockThenRead(gids, [this.branchReads(gids)]);
+    return [txns, groupBranches(branches)];
+  }
+
+  /**
+   * {@link lockTransactions}, then each list of `reads` run under the lock,
+   * all in one round trip on MySQL; answers the rows locked and each list's
+   * answers, one per statement.
+   */
+  private async lockThenRead(gids: readonly string[], reads: readonly Statement[][]): Promise<[Map<string, TransactionRecord>, SqlRow[][][]]> {
+    const locks = this.transactionReads(gids, this.o.dialect === 'mysql' ? ' FOR UPDATE' : '');
+    const answers = await this.o.runner.allEach([...locks, ...reads.flat()]);
     const txns = new Map<string, TransactionRecord>();
-    for (const rows of results.slice(0, reads.length)) for (const r of rows) txns.set(String(r.gid), toTransaction(r));
-    return [txns, groupBranches(results.slice(reads.length))];
+    for (const rows of answers.slice(0, locks.length)) for (const r of rows) txns.set(String(r.gid), toTransaction(r));
+    let at = locks.length;
+    return [txns, reads.map((list) => answers.slice(at, (at += list.length)))];
   }
 
   private async branchesOf(gids: readonly string[]): Promise<Map<string, BranchRecord[]>> {
