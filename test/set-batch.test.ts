@@ -41,6 +41,7 @@ function scenario(p: string): StoreCommand[][] {
   const r6 = T0 + 60;
   const r7 = T0 + 70;
   const r8 = T0 + 80;
+  const r9 = T0 + 90;
   const ok = (gid: string, b: string, now: number): StoreCommand => ({
     kind: 'tryOutcome',
     gid,
@@ -218,6 +219,36 @@ function scenario(p: string): StoreCommand[][] {
     // A fresh Execute alone with a repeated branch id: the per-command path must see its row,
     // whose INSERT (and the batch's START TRANSACTION) had not been sent yet.
     [create(g('dup2'), r8, r8 + 60_000, true), register(g('dup2'), r8, [branch('1'), branch('1')])],
+    [
+      create(g('h'), r8),
+      register(g('h'), r8, [branch('1'), branch('2')]),
+      create(g('i'), r8),
+      register(g('i'), r8, [branch('1')]),
+      create(g('j'), r8),
+      register(g('j'), r8, [branch('1')]),
+      ok(g('j'), '1', r8),
+      decide(g('j'), 'commit', r8, 'n1/j'),
+      create(g('l'), r8),
+      register(g('l'), r8, [branch('1')]),
+      create(g('m'), r8),
+      register(g('m'), r8, [branch('1')]),
+    ],
+    // Every kind of the hot path at once, each on its own transactions: the locked reads of a step go together.
+    [
+      // Try answers and the decision after them (an Execute's): the decision reads the answers.
+      ok(g('h'), '1', r9),
+      refused(g('h'), '2', r9),
+      decide(g('h'), 'commit', r9, 'n1/h'),
+      decide(g('i'), 'rollback', r9, 'n1/i'),
+      round(g('j'), r9, 'n1/j', [['1', true]]),
+      create(g('k'), r9, r9 + 60_000, true),
+      register(g('k'), r9, [branch('1'), branch('2')]),
+      register(g('l'), r9, [branch('2')]),
+      // An answer repeated for one branch ends the run: the decision goes a step later, after both.
+      ok(g('m'), '1', r9),
+      unknown(g('m'), '1', r9),
+      decide(g('m'), 'commit', r9, 'n1/m'),
+    ],
   ];
 }
 
@@ -314,6 +345,13 @@ describe('set-based store batches', function () {
       expect(lastRounds[0].txn).to.include({ status: 'CONFIRMING', dueAt: T0 + 70 + 500, owner: null, attempts: 2 });
       expect(lastRounds[1]).to.include({ finished: true });
       expect(lastRounds[1].txn).to.include({ status: 'CONFIRMED', stuck: false });
+      // The batch of every kind at once.
+      const mixed = answersTogether[14] as { decided?: boolean; txn?: { status: string }; tryState?: string; ok?: boolean; created?: boolean }[];
+      expect(mixed.map((x) => x.txn?.status ?? x.tryState ?? x.created)).to.deep.equal([
+        'SUCCEEDED', 'REFUSED', 'CANCELLING', 'CANCELLING', 'CONFIRMED', 'TRYING', 'TRYING', 'TRYING', 'SUCCEEDED', 'SUCCEEDED', 'CONFIRMING',
+      ]);
+      expect(mixed.map((x) => x.created ?? x.ok)).to.deep.equal([undefined, undefined, undefined, undefined, undefined, true, true, true, undefined, undefined, undefined]);
+      expect(mixed.map((x) => x.decided)).to.deep.equal([undefined, undefined, true, true, undefined, undefined, undefined, undefined, undefined, undefined, true]);
     });
 
     it('answers a Try outcome that moved nothing with the state it found, even when a later answer in the batch moves that branch', async function () {
@@ -325,6 +363,57 @@ describe('set-based store batches', function () {
       const [repeated, success] = (await store!.execute([answer('UNKNOWN'), answer('SUCCEEDED')])) as unknown as { tryState: string | null }[];
       expect(repeated.tryState, 'the repeated answer: the state it found').to.equal('UNKNOWN');
       expect(success.tryState).to.equal('SUCCEEDED');
+    });
+
+    it('reads once for every kind in a step: new Executes, Try answers with their decisions, phase-two rounds and recovery claims in one batch are 3 round trips on MySQL', async function () {
+      const mixedBatch = async (n: number) => {
+        const p = crypto.randomBytes(4).toString('hex');
+        const now = Date.now();
+        const gids = (group: string) => Array.from({ length: n }, (_, i) => `${p}-${group}${i}`);
+        const [inPhaseTwo, tried, fresh, claimed] = [gids('a'), gids('b'), gids('c'), gids('d')];
+        const begin = (gid: string): StoreCommand[] => [create(gid, now), { kind: 'register', gid, now, branches: [branch('1'), branch('2')], maxBranches: 8 }];
+        const answered = (gid: string): StoreCommand[] => [
+          { kind: 'tryOutcome', gid, branchId: '1', state: 'SUCCEEDED', error: '', now, log: tryLog(gid, '1', 'ok', now) },
+          { kind: 'tryOutcome', gid, branchId: '2', state: 'SUCCEEDED', error: '', now, log: tryLog(gid, '2', 'ok', now) },
+          { kind: 'decide', gid, decision: 'commit', reason: '', now, node: 'n1', claimToken: `n1/${gid}`, leaseUntil: now + 30_000 },
+        ];
+        await store!.execute([...inPhaseTwo.flatMap(begin), ...tried.flatMap(begin), ...claimed.flatMap(begin)]);
+        await store!.execute([...inPhaseTwo.flatMap(answered), ...claimed.flatMap(answered)]);
+        // Recovery's claims of decided transactions, one of them on a due time the row no longer has.
+        const claims = claimed.map(
+          (gid, i): StoreCommand => ({ kind: 'claim', gid, expectDueAt: i === 0 ? now : now + 30_000, owner: `n2/${gid}`, leaseUntil: now + 60_000, now, withRows: true }),
+        );
+        const rounds = inPhaseTwo.map(
+          (gid): StoreCommand => ({
+            kind: 'phaseTwo',
+            gid,
+            now,
+            node: 'n1',
+            claimToken: `n1/${gid}`,
+            results: ['1', '2'].map((b) => ({ branchId: b, attempted: true, ok: true, error: '', nextRetryAt: 0 })),
+            logs: [],
+            stuck: STUCK,
+          }),
+        );
+        const statements = store!.statementCount();
+        const queries = store!.queryCount();
+        const answers = await store!.execute([...rounds, ...tried.flatMap(answered), ...fresh.flatMap((gid) => [create(gid, now, true), ...begin(gid).slice(1)]), ...claims]);
+        const claimAnswers = answers.slice(answers.length - n) as { claimed: boolean; txn?: { owner: string | null }; branches?: unknown[] }[];
+        expect(claimAnswers.map((a) => a.claimed)).to.deep.equal(claimed.map((_, i) => i > 0));
+        expect(claimAnswers.map((a) => [a.txn?.owner, a.branches?.length])).to.deep.equal(claimed.map((gid, i) => (i > 0 ? [`n2/${gid}`, 2] : [undefined, undefined])));
+        const statuses = async (list: string[]) => (await knex!('tcc_transactions').whereIn('gid', list).select('status')).map((r: { status: string }) => r.status);
+        expect(await statuses(inPhaseTwo)).to.deep.equal(inPhaseTwo.map(() => 'CONFIRMED'));
+        expect(await statuses(tried)).to.deep.equal(tried.map(() => 'CONFIRMING'));
+        expect(await knex!('tcc_branches').whereIn('gid', fresh).count({ n: '*' })).to.deep.equal([{ n: 2 * n }]);
+        return { statements: store!.statementCount() - statements, queries: store!.queryCount() - queries };
+      };
+      const small = await mixedBatch(8);
+      const large = await mixedBatch(64);
+      expect(large.statements, 'statements for 8 and for 64 of each').to.equal(small.statements);
+      // The new transactions and branches, the Try answers and the claims' compare-and-set with one locked read
+      // of the rounds' and the decisions' transactions with their branches (and the claimed rows), then the
+      // rounds' writes with the decisions' compare-and-set, the rest with COMMIT.
+      if (backend.name !== 'sqlite') expect([small.queries, large.queries], 'MySQL round trips for 8 and for 64 of each').to.deep.equal([3, 3]);
     });
 
     it('writes a batch in the same number of statements for 8 and for 64 transactions, reading nothing before a new one', async function () {

@@ -69,6 +69,26 @@ interface TransactionValues {
   values: unknown[];
 }
 
+/**
+ * A group of a step that reads under the transactions' row locks: the rows of
+ * `gids` are locked, `reads` run under the lock, then `apply` gets the locked
+ * rows (of every group of the step) and its reads' answers, one per statement.
+ */
+interface LockedWork {
+  gids: readonly string[];
+  reads: readonly Statement[][];
+  apply(txns: ReadonlyMap<string, TransactionRecord>, answers: SqlRow[][][]): Promise<void>;
+}
+
+/** Kinds {@link SetBatchWriter.step} writes before or with its locked read; the others go one by one after it. */
+const WITH_LOCKED_READS: ReadonlySet<StoreCommand['kind']> = new Set(['create', 'tryOutcome', 'register', 'phaseTwo', 'decide', 'claim']);
+
+function addTo<K, V>(groups: Map<K, V[]>, key: K, items: readonly V[]): void {
+  const g = groups.get(key);
+  if (g) g.push(...items);
+  else groups.set(key, [...items]);
+}
+
 /** A branch still pending after a round, as read back. */
 interface PendingRow {
   gid: string;
@@ -184,34 +204,53 @@ export class SetBatchWriter {
             take.push(h.q[h.at++]);
           }
         }
-        const g = groups.get(first.kind);
-        if (g) g.push(...take);
-        else groups.set(first.kind, take);
+        addTo(groups, first.kind, take);
+        // The decision that follows the answers (an Execute's) joins their step: a step writes its
+        // Try answers before its locked read, so the decision reads them, and its read goes with
+        // the other locked reads of the step instead of a step of its own.
+        if (first.kind === 'tryOutcome' && h.at < h.q.length && this.commands[h.q[h.at]].kind === 'decide') addTo(groups, 'decide', [h.q[h.at++]]);
       }
-      for (const [kind, idx] of groups) await this.group(kind, idx);
+      await this.step(groups);
       heads = heads.filter((h) => h.at < h.q.length);
     }
     await this.settleTryOutcomes();
     return this.results;
   }
 
-  private group(kind: StoreCommand['kind'], idx: number[]): Promise<void> {
-    switch (kind) {
-      case 'create':
-        return this.create(idx);
-      case 'register':
-        return this.register(idx);
-      case 'tryOutcome':
-        return this.tryOutcome(idx);
-      case 'decide':
-        return this.decide(idx);
-      case 'phaseTwo':
-        return this.phaseTwo(idx);
-      case 'claim':
-        return this.claim(idx);
-      default:
-        return this.oneByOne(idx);
-    }
+  /**
+   * One step: each transaction's next command, grouped by kind. Groups touch
+   * disjoint transactions (a decision and the Try answers it follows aside),
+   * so their order is free: new transactions and Try answers first (writes
+   * whose answers can wait, and which a decision of this step reads), then
+   * every group that reads under the transactions' row locks, all with one
+   * locked read (one round trip on MySQL, where the writes before go with
+   * it), then the rest.
+   */
+  private async step(groups: ReadonlyMap<StoreCommand['kind'], number[]>): Promise<void> {
+    const create = groups.get('create');
+    if (create) await this.create(create);
+    const answers = groups.get('tryOutcome');
+    if (answers) await this.tryOutcome(answers);
+    const locked: LockedWork[] = [];
+    const register = groups.get('register');
+    if (register) locked.push(this.register(register));
+    const rounds = groups.get('phaseTwo');
+    if (rounds) locked.push(this.phaseTwo(rounds));
+    const decisions = groups.get('decide');
+    if (decisions) locked.push(this.decide(decisions));
+    const claims = groups.get('claim');
+    if (claims) locked.push(await this.claim(claims));
+    await this.underLocks(locked);
+    for (const [kind, idx] of groups) if (!WITH_LOCKED_READS.has(kind)) await this.oneByOne(idx);
+  }
+
+  /** `works`' locked reads in one round trip on MySQL (their rows locked in one statement), then each applied in order. */
+  private async underLocks(works: readonly LockedWork[]): Promise<void> {
+    const gids = works.flatMap((w) => w.gids);
+    const reads = works.flatMap((w) => w.reads);
+    const [txns, answers] = gids.length || reads.length ? await this.lockThenRead(gids, reads) : [new Map<string, TransactionRecord>(), []];
+    let at = 0;
+    for (const w of works) await w.apply(txns, answers.slice(at, (at += w.reads.length)));
   }
 
   private async oneByOne(idx: readonly number[]): Promise<void> {
@@ -275,7 +314,7 @@ export class SetBatchWriter {
 
   // ------------------------------------------------------------ register
 
-  private async register(idx: readonly number[]): Promise<void> {
+  private register(idx: readonly number[]): LockedWork {
     const w: RegisterWrites = { rows: [], retried: [], touched: new Map(), now: 0 };
     const oneByOne: number[] = [];
     const unknown: number[] = [];
@@ -295,23 +334,22 @@ export class SetBatchWriter {
         }
       }
     }
-    if (unknown.length) {
-      const gids = unknown.map((i) => this.commands[i].gid);
-      for (const g of gids) this.known.delete(g);
-      // The rows locked, then (under the lock) only what the comparison needs:
-      // the rows of the requested ids (a Try into a transaction of n branches
-      // must not read n payloads), and the count and highest seq for the limit
-      // and the order. One round trip on MySQL.
-      const pairs = unknown.flatMap((i) => (this.commands[i] as RegisterCommand).branches.map((b) => [this.commands[i].gid, b.branchId] as [string, string]));
-      const branchReads = chunk(pairs, this.o.limits, (p) => ({ values: 2, bytes: valueBytes(p[0]) + valueBytes(p[1]) + 16 })).map((part) => ({
-        sql: `SELECT * FROM ${BR} WHERE (gid, branch_id) IN (${tuplePlaceholders(part.length, 2)})`,
-        params: part.flat(),
-      }));
-      const sizeReads = chunk(gids, this.o.limits, (g) => ({ values: 1, bytes: valueBytes(g) + 8 })).map((part) => ({
-        sql: `SELECT gid, COUNT(*) AS n, MAX(seq) AS m FROM ${BR} WHERE gid IN (${placeholders(part.length)}) GROUP BY gid`,
-        params: part,
-      }));
-      const [txns, [branchAnswers, sizeAnswers]] = await this.lockThenRead(gids, [branchReads, sizeReads]);
+    const gids = unknown.map((i) => this.commands[i].gid);
+    for (const g of gids) this.known.delete(g);
+    // The rows locked, then (under the lock) only what the comparison needs:
+    // the rows of the requested ids (a Try into a transaction of n branches
+    // must not read n payloads), and the count and highest seq for the limit
+    // and the order.
+    const pairs = unknown.flatMap((i) => (this.commands[i] as RegisterCommand).branches.map((b) => [this.commands[i].gid, b.branchId] as [string, string]));
+    const branchReads = chunk(pairs, this.o.limits, (p) => ({ values: 2, bytes: valueBytes(p[0]) + valueBytes(p[1]) + 16 })).map((part) => ({
+      sql: `SELECT * FROM ${BR} WHERE (gid, branch_id) IN (${tuplePlaceholders(part.length, 2)})`,
+      params: part.flat(),
+    }));
+    const sizeReads = chunk(gids, this.o.limits, (g) => ({ values: 1, bytes: valueBytes(g) + 8 })).map((part) => ({
+      sql: `SELECT gid, COUNT(*) AS n, MAX(seq) AS m FROM ${BR} WHERE gid IN (${placeholders(part.length)}) GROUP BY gid`,
+      params: part,
+    }));
+    const apply = async (txns: ReadonlyMap<string, TransactionRecord>, [branchAnswers, sizeAnswers]: SqlRow[][][]) => {
       const existing = new Map<string, Map<string, BranchRecord>>();
       for (const found of branchAnswers) {
         for (const r of found) {
@@ -336,14 +374,15 @@ export class SetBatchWriter {
           this.planRegister(i, c, txn, existing.get(c.gid) ?? new Map(), size.n, size.m, w, true);
         }
       }
-    }
-    await this.insert(BR, BR_COLUMNS, w.rows, false);
-    // A retried Try: the branch is about to get its Try again.
-    if (w.retried.length) await this.updatePairs(w.retried, 'try_attempts = try_attempts + 1, updated_at = ?', [w.now], '');
-    for (const part of chunk([...w.touched.keys()], this.o.limits, (g) => ({ values: 1, bytes: valueBytes(g) + 8 }))) {
-      await this.o.runner.defer(`UPDATE ${TX} SET updated_at = ? WHERE gid IN (${placeholders(part.length)})`, [w.now, ...part]);
-    }
-    await this.oneByOne(oneByOne);
+      await this.insert(BR, BR_COLUMNS, w.rows, false);
+      // A retried Try: the branch is about to get its Try again.
+      if (w.retried.length) await this.updatePairs(w.retried, 'try_attempts = try_attempts + 1, updated_at = ?', [w.now], '');
+      for (const part of chunk([...w.touched.keys()], this.o.limits, (g) => ({ values: 1, bytes: valueBytes(g) + 8 }))) {
+        await this.o.runner.defer(`UPDATE ${TX} SET updated_at = ? WHERE gid IN (${placeholders(part.length)})`, [w.now, ...part]);
+      }
+      await this.oneByOne(oneByOne);
+    };
+    return gids.length ? { gids, reads: [branchReads, sizeReads], apply } : { gids, reads: [], apply: () => apply(new Map(), [[], []]) };
   }
 
   /**
@@ -503,10 +542,13 @@ export class SetBatchWriter {
 
   // ------------------------------------------------------------ decisions
 
-  private async decide(idx: readonly number[]): Promise<void> {
+  /** The decisions: their rows and branches read under the lock, then each one's compare-and-set from TRYING. */
+  private decide(idx: readonly number[]): LockedWork {
     const gids = idx.map((i) => this.commands[i].gid);
-    // The rows locked, then their branches read under the lock (one round trip on MySQL).
-    const [txns, branches] = await this.lockTransactionsWithBranches(gids);
+    return { gids, reads: [this.branchReads(gids)], apply: (txns, [branches]) => this.applyDecisions(idx, txns, groupBranches(branches)) };
+  }
+
+  private async applyDecisions(idx: readonly number[], txns: ReadonlyMap<string, TransactionRecord>, branches: ReadonlyMap<string, BranchRecord[]>): Promise<void> {
     const winners: { i: number; c: DecideCommand; txn: TransactionRecord; decided: TransactionRecord; branches: BranchRecord[]; phaseTwo: Map<string, BranchRecord['phaseTwo']> }[] = [];
     for (const i of idx) {
       const c = this.commands[i] as DecideCommand;
@@ -613,11 +655,14 @@ export class SetBatchWriter {
    * `releaseDueAt`); the answers are the rows as written, from the locked
    * rows read first.
    */
-  private async phaseTwo(idx: readonly number[]): Promise<void> {
-    // The rows locked, and their pending branches read under the lock, in one round trip
-    // (MySQL): what the round leaves pending follows from them, not from a read after its writes.
+  private phaseTwo(idx: readonly number[]): LockedWork {
+    // The rows locked, and their pending branches read under the lock: what the
+    // round leaves pending follows from them, not from a read after its writes.
     const gids = idx.map((i) => this.commands[i].gid);
-    const [txns, [pendingAnswers]] = await this.lockThenRead(gids, [this.pendingBranchReads(gids)]);
+    return { gids, reads: [this.pendingBranchReads(gids)], apply: (txns, [pending]) => this.applyRounds(idx, txns, pending) };
+  }
+
+  private async applyRounds(idx: readonly number[], txns: ReadonlyMap<string, TransactionRecord>, pendingAnswers: readonly SqlRow[][]): Promise<void> {
     const before = new Map<string, PendingRow[]>();
     for (const rows of pendingAnswers) {
       for (const r of rows as unknown as PendingRow[]) {
@@ -713,37 +758,40 @@ export class SetBatchWriter {
   /**
    * Compare-and-set on due_at, every claim of the step in one statement: the
    * row moves to the claimant's lease and token only while its due_at is the
-   * one the claimant saw. All matched: all claimed; else the tokens read back
-   * tell which (each claim's token is its own).
+   * one the claimant saw. The UPDATE goes with the step's locked read, and the
+   * rows are read after it in the same round trip: the owner a row holds then
+   * tells whether its claim won (each claim's token is its own), and the
+   * branches read with it are the ones a won claim asked for.
    */
-  private async claim(idx: readonly number[]): Promise<void> {
+  private async claim(idx: readonly number[]): Promise<LockedWork> {
     const items = idx.map((i) => ({ i, c: this.commands[i] as ClaimCommand }));
     for (const it of items) this.known.delete(it.c.gid);
-    let matched = 0;
     for (const part of chunk(items, this.o.limits, (it) => ({ values: 6, bytes: 2 * valueBytes(it.c.gid) + valueBytes(it.c.owner) + 96 }))) {
       const params: unknown[] = [];
       for (const it of part) params.push(it.c.gid, it.c.leaseUntil);
       for (const it of part) params.push(it.c.gid, it.c.owner);
       for (const it of part) params.push(it.c.gid, it.c.expectDueAt);
       const when = part.map(() => 'WHEN ? THEN ?').join(' ');
-      matched += await this.o.runner.run(
+      await this.o.runner.defer(
         `UPDATE ${TX} SET due_at = CASE gid ${when} END, owner = CASE gid ${when} END WHERE (gid, due_at) IN (${tuplePlaceholders(part.length, 2)}) AND status IN ('TRYING', 'CONFIRMING', 'CANCELLING')`,
         params,
       );
     }
-    const withRows = items.filter((it) => it.c.withRows);
-    if (matched === items.length && withRows.length === 0) {
-      for (const it of items) this.results[it.i] = { claimed: true };
-      return;
-    }
-    const rows = await this.readTransactions((matched === items.length ? withRows : items).map((it) => it.c.gid));
-    const claimed = items.filter((it) => rows.get(it.c.gid)?.owner === it.c.owner);
-    const wanted = claimed.filter((it) => it.c.withRows);
-    const branches = wanted.length ? await this.branchesOf(wanted.map((it) => it.c.gid)) : new Map<string, BranchRecord[]>();
-    for (const it of items) this.results[it.i] = { claimed: false };
-    for (const it of claimed) {
-      this.results[it.i] = it.c.withRows ? { claimed: true, txn: rows.get(it.c.gid), branches: branches.get(it.c.gid) ?? [] } : { claimed: true };
-    }
+    const withRows = items.filter((it) => it.c.withRows).map((it) => it.c.gid);
+    return {
+      gids: [],
+      reads: [this.transactionReads(items.map((it) => it.c.gid), ''), this.branchReads(withRows)],
+      apply: async (_locked, [txnAnswers, branchAnswers]) => {
+        const rows = new Map<string, TransactionRecord>();
+        for (const found of txnAnswers) for (const r of found) rows.set(String(r.gid), toTransaction(r));
+        const branches = groupBranches(branchAnswers);
+        for (const it of items) {
+          const txn = rows.get(it.c.gid);
+          const claimed = txn?.owner === it.c.owner;
+          this.results[it.i] = claimed && it.c.withRows ? { claimed, txn, branches: branches.get(it.c.gid) ?? [] } : { claimed };
+        }
+      },
+    };
   }
 
   // ------------------------------------------------------------ helpers
@@ -838,15 +886,6 @@ export class SetBatchWriter {
   }
 
   /**
-   * {@link lockTransactions} and the branches of `gids`, read after the
-   * locks are held (in that order, sent together).
-   */
-  private async lockTransactionsWithBranches(gids: readonly string[]): Promise<[Map<string, TransactionRecord>, Map<string, BranchRecord[]>]> {
-    const [txns, [branches]] = await this.lockThenRead(gids, [this.branchReads(gids)]);
-    return [txns, groupBranches(branches)];
-  }
-
-  /**
    * {@link lockTransactions}, then each list of `reads` run under the lock,
    * all in one round trip on MySQL; answers the rows locked and each list's
    * answers, one per statement.
@@ -858,10 +897,6 @@ export class SetBatchWriter {
     for (const rows of answers.slice(0, locks.length)) for (const r of rows) txns.set(String(r.gid), toTransaction(r));
     let at = locks.length;
     return [txns, reads.map((list) => answers.slice(at, (at += list.length)))];
-  }
-
-  private async branchesOf(gids: readonly string[]): Promise<Map<string, BranchRecord[]>> {
-    return groupBranches(await this.o.runner.allEach(this.branchReads(gids)));
   }
 
   /** The chunked reads of the branches of `gids` still pending in phase two (the columns of `PendingRow`), in order of gid and seq. */
