@@ -26,10 +26,12 @@
  * the participant comes back (the default cap, 5 min, would measure the
  * backoff, not the drain), and with stuck flagging pushed out of the way.
  * TCC_SWEEP_INTERVAL_MS is --backlog-sweep-ms, the coordinator's default
- * (1000) unless given. Recovery claims at most (per-target slots / branches on
- * the target) transactions per sweep, and a sweep runs again as soon as half
- * its rounds are done (freed slots wake it), so the drain follows the rounds'
- * pace (claim, calls, write), not the interval: 400-500 tx/s on 2 cores here.
+ * (1000) unless given, and TCC_RECOVERY_CONCURRENCY_PER_TARGET is
+ * --backlog-slots (default 256, the coordinator's). Recovery claims at most
+ * (free per-target slots / branches on the target) transactions per sweep, a
+ * slot held from the claim to its call's answer, and a sweep runs again as
+ * soon as slots free (they wake it), so the drain follows those slots' pace
+ * (claim, call), not the interval.
  */
 import { performance } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
@@ -80,6 +82,8 @@ export interface BacklogResult {
   drainRateBySlice: number[];
   trafficConcurrency: number;
   sweepMs: number;
+  /** Per-target Confirm slots of the coordinator. */
+  slots: number;
   /** New traffic alone, before the build and after the drain (undefined without traffic). */
   referenceBefore?: TrafficStats;
   referenceAfter?: TrafficStats;
@@ -112,7 +116,7 @@ export async function runBacklog(o: Options): Promise<BacklogResult> {
   try {
     db = await createDb(kind, o.mysqlUrl);
     participant = await startParticipant();
-    coordinator = await startCoordinator({ dbUrl: db.url, transport, redisUrl: o.redisUrl, profileDir: o.profileDir, extraEnv: { ...BACKLOG_RETRY_ENV, TCC_SWEEP_INTERVAL_MS: String(o.backlogSweepMs) } });
+    coordinator = await startCoordinator({ dbUrl: db.url, transport, redisUrl: o.redisUrl, profileDir: o.profileDir, extraEnv: { ...BACKLOG_RETRY_ENV, TCC_SWEEP_INTERVAL_MS: String(o.backlogSweepMs), TCC_RECOVERY_CONCURRENCY_PER_TARGET: String(o.backlogSlots) } });
     rss = new RssSampler(coordinator.pid, 1_000);
     const trafficConcurrency = o.backlogTraffic;
     clients = new CoordinatorClients(coordinator.addr, Math.max(trafficConcurrency, BUILD_CONCURRENCY));
@@ -217,6 +221,7 @@ export async function runBacklog(o: Options): Promise<BacklogResult> {
       drainRateBySlice: slices,
       trafficConcurrency,
       sweepMs: o.backlogSweepMs,
+      slots: o.backlogSlots,
       referenceBefore,
       referenceAfter,
       duringDrain: during && traffic(during),

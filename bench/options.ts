@@ -33,6 +33,8 @@ export interface Options {
   backlogTraffic: number;
   /** TCC_SWEEP_INTERVAL_MS of the backlog scenario's coordinator. */
   backlogSweepMs: number;
+  /** TCC_RECOVERY_CONCURRENCY_PER_TARGET of the backlog scenario's coordinator. */
+  backlogSlots: number;
   /** Minutes of the soak scenario (undefined: none). */
   soakMinutes?: number;
   /** Print the plan and its estimated time, run nothing. */
@@ -84,6 +86,8 @@ Extra scenarios (bounded; both are in --full):
   --backlog-drain-seconds N   longest time the drain is watched (default 600)
   --backlog-traffic N  concurrency of the new traffic (default 64; 0: the drain alone)
   --backlog-sweep-ms N the coordinator's TCC_SWEEP_INTERVAL_MS in this scenario (default 1000, its default)
+  --backlog-slots N    the coordinator's TCC_RECOVERY_CONCURRENCY_PER_TARGET in this scenario (default 256,
+                       its default): Confirm calls in flight to the participant, what bounds the drain
   --soak MINUTES       Execute at concurrency 256 for that long; coordinator RSS every 10 s
 
 Other:
@@ -133,6 +137,7 @@ export function parseArgs(argv: string[]): Options {
     backlogDrainSeconds: 600,
     backlogTraffic: 64,
     backlogSweepMs: 1_000,
+    backlogSlots: 256,
     planOnly: false,
   };
   let explicitPreset: Preset | undefined;
@@ -210,6 +215,9 @@ export function parseArgs(argv: string[]): Options {
         break;
       case '--backlog-sweep-ms':
         o.backlogSweepMs = Math.floor(num(name, next(), 10, 600_000));
+        break;
+      case '--backlog-slots':
+        o.backlogSlots = Math.floor(num(name, next(), 1, 1_000));
         break;
       case '--backlog-traffic':
         o.backlogTraffic = Math.floor(num(name, next(), 0, 10_000));

@@ -133,8 +133,8 @@ function backlogSection(b: BacklogResult): string {
     `Drain rate by 10 s slice (backlog CONFIRMED per s): ${b.drainRateBySlice.map((x) => fmt(x, 0)).join(', ') || '-'}.`,
     `Build: Execute wait=false at concurrency 64 while the participant held every Confirm unanswered (released OK when the drain starts); errors ${errorsText(b.buildErrors)}.`,
     'The coordinator ran with TCC_BRANCH_TIMEOUT_MS=600000 (held Confirms outlive the build), TCC_RETRY_INITIAL_MS=1000, TCC_RETRY_MAX_MS=5000 (no backlogged transaction further than 5 s from its',
-    `next retry when Confirm works again), TCC_SWEEP_INTERVAL_MS=${b.sweepMs} (default 1000; recovery claims at most 64 slots / 2 branches`,
-    "= 32 transactions per sweep) and stuck flagging off; the drain is the count of the backlog's transactions",
+    `next retry when Confirm works again), TCC_SWEEP_INTERVAL_MS=${b.sweepMs} (default 1000), TCC_RECOVERY_CONCURRENCY_PER_TARGET=${b.slots} (default 256: Confirm calls in flight`,
+    `to the participant, a slot held from the claim to the call's answer; new traffic holds at most half) and stuck flagging off; the drain is the count of the backlog's transactions`,
     '(gids bl-…) CONFIRMED, read from the store every second, from the moment Confirm works again.',
     ...b.notes.map((n) => `- note: ${n}`),
   ].join('\n');

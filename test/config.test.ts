@@ -40,7 +40,7 @@ describe('config: loadConfig', function () {
       stuckAfterAttempts: 10,
       stuckAfterMs: 600_000,
       alertWebhookUrl: undefined,
-      recoveryConcurrencyPerTarget: 64,
+      recoveryConcurrencyPerTarget: 256,
       retentionMs: 604_800_000,
       retentionIntervalMs: 600_000,
       retentionBatch: 500,

@@ -55,7 +55,7 @@ export interface Config {
   stuckAfterMs: number;
   /** URL a JSON alert is POSTed to when a transaction is flagged stuck (TCC_ALERT_WEBHOOK_URL). Optional. */
   alertWebhookUrl?: string;
-  /** Most Confirm/Cancel calls (client-started phase two and recovery) in flight per participant target, per process (TCC_RECOVERY_CONCURRENCY_PER_TARGET); a call with no free slot is deferred. Default 64. */
+  /** Most Confirm/Cancel calls (client-started phase two and recovery) in flight per participant target, per process (TCC_RECOVERY_CONCURRENCY_PER_TARGET); a call with no free slot is deferred. Default 256. */
   recoveryConcurrencyPerTarget: number;
   /** Finished transactions older than this are deleted (TCC_RETENTION_MS). Default 604 800 000 (7 days); 0 = keep forever. */
   retentionMs: number;
@@ -304,7 +304,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (alertWebhookUrl !== undefined && !isHttpUrl(alertWebhookUrl)) {
     throw new ConfigError('TCC_ALERT_WEBHOOK_URL', 'expected an http:// or https:// URL');
   }
-  const recoveryConcurrencyPerTarget = int(env, 'TCC_RECOVERY_CONCURRENCY_PER_TARGET', 64, 1, 1_000);
+  const recoveryConcurrencyPerTarget = int(env, 'TCC_RECOVERY_CONCURRENCY_PER_TARGET', 256, 1, 1_000);
   const retentionMs = int(env, 'TCC_RETENTION_MS', 7 * 24 * 3_600_000, 0, 10 * 365 * 24 * 3_600_000);
   if (retentionMs > 0 && retentionMs < 1_000) throw new ConfigError('TCC_RETENTION_MS', 'must be 0 (keep forever) or at least 1000');
   const retentionIntervalMs = int(env, 'TCC_RETENTION_INTERVAL_MS', 600_000, 1_000, 24 * 3_600_000);
