@@ -70,9 +70,11 @@ interface TransactionValues {
 }
 
 /**
- * A group of a step that reads under the transactions' row locks: the rows of
- * `gids` are locked, `reads` run under the lock, then `apply` gets the locked
- * rows (of every group of the step) and its reads' answers, one per statement.
+ * A group of a step whose reads go with the step's locked read: the rows of
+ * `gids` are locked (with every group's, in one statement), `reads` run after
+ * the locks are held (a claim's, after its own compare-and-set), then `apply`
+ * gets the locked rows (of every group of the step) and its reads' answers,
+ * one per statement.
  */
 interface LockedWork {
   gids: readonly string[];
