@@ -383,18 +383,7 @@ describe('set-based store batches', function () {
         const claims = claimed.map(
           (gid, i): StoreCommand => ({ kind: 'claim', gid, expectDueAt: i === 0 ? now : now + 30_000, owner: `n2/${gid}`, leaseUntil: now + 60_000, now, withRows: true }),
         );
-        const rounds = inPhaseTwo.map(
-          (gid): StoreCommand => ({
-            kind: 'phaseTwo',
-            gid,
-            now,
-            node: 'n1',
-            claimToken: `n1/${gid}`,
-            results: ['1', '2'].map((b) => ({ branchId: b, attempted: true, ok: true, error: '', nextRetryAt: 0 })),
-            logs: [],
-            stuck: STUCK,
-          }),
-        );
+        const rounds = inPhaseTwo.map((gid) => finishingRound(gid, now));
         const statements = store!.statementCount();
         const queries = store!.queryCount();
         const answers = await store!.execute([...rounds, ...tried.flatMap(answered), ...fresh.flatMap((gid) => [create(gid, now, true), ...begin(gid).slice(1)]), ...claims]);
@@ -466,21 +455,7 @@ describe('set-based store batches', function () {
                 }) satisfies StoreCommand,
             ),
           );
-          await step(
-            gids.map(
-              (gid) =>
-                ({
-                  kind: 'phaseTwo',
-                  gid,
-                  now,
-                  node: 'n1',
-                  claimToken: `n1/${gid}`,
-                  results: ['1', '2'].map((b) => ({ branchId: b, attempted: true, ok: true, error: '', nextRetryAt: 0 })),
-                  logs: [],
-                  stuck: STUCK,
-                }),
-            ),
-          );
+          await step(gids.map((gid) => finishingRound(gid, now)));
           const done = await knex!('tcc_transactions').whereIn('gid', gids).where('status', 'CONFIRMED').count({ n: '*' });
           expect(Number(done[0].n)).to.equal(n);
         } finally {
@@ -512,6 +487,20 @@ describe('set-based store batches', function () {
     });
   });
 });
+
+/** A phase-two round under the decision's claim (`n1/<gid>`) in which both branches answered OK. */
+function finishingRound(gid: string, now: number): StoreCommand {
+  return {
+    kind: 'phaseTwo',
+    gid,
+    now,
+    node: 'n1',
+    claimToken: `n1/${gid}`,
+    results: ['1', '2'].map((b) => ({ branchId: b, attempted: true, ok: true, error: '', nextRetryAt: 0 })),
+    logs: [],
+    stuck: STUCK,
+  };
+}
 
 function create(gid: string, now: number, fresh = false): StoreCommand {
   return { kind: 'create', gid, now, deadlineAt: now + 60_000, fresh };
