@@ -165,8 +165,9 @@ function valueBytes(v: unknown): number {
  * The rules (which Try answers move a branch, what a decision plans, which
  * status finishes a transaction) come from the domain's state machine; only
  * their application is set-based. Commands the set path leaves out (operator
- * actions, claims, rounds with a failed call) run one by one through the
- * store's per-command path, in the same transaction.
+ * actions, a round whose write failed, a register naming one branch id twice)
+ * run one by one through the store's per-command path, in the same
+ * transaction.
  */
 export class SetBatchWriter {
   private readonly results: unknown[];
