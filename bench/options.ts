@@ -37,6 +37,12 @@ export interface Options {
   backlogSlots: number;
   /** Minutes of the soak scenario (undefined: none). */
   soakMinutes?: number;
+  /**
+   * Times the matrix runs, one whole round after another, each round with its own
+   * interleaved baselines; with more than one the report adds each scenario's median and
+   * range over the rounds. Default 1.
+   */
+  rounds: number;
   /** Print the plan and its estimated time, run nothing. */
   planOnly: boolean;
 }
@@ -75,6 +81,9 @@ Selection:
                        wait=false once the decision is durable (default true)
   --preset standard|full|none
   --seconds N          measured time per scenario (default 8)
+  --rounds N           run the whole matrix N times in a row (default 1); the report adds each
+                       scenario's median and range of tx/s and ratio to the baseline over the
+                       rounds (on a shared 2-core machine one run's ratio moves by 10 % or more)
   --warmup N           unmeasured seconds before it (default 2)
 
 Extra scenarios (bounded; both are in --full):
@@ -138,6 +147,7 @@ export function parseArgs(argv: string[]): Options {
     backlogTraffic: 64,
     backlogSweepMs: 1_000,
     backlogSlots: 256,
+    rounds: 1,
     planOnly: false,
   };
   let explicitPreset: Preset | undefined;
@@ -194,6 +204,9 @@ export function parseArgs(argv: string[]): Options {
       }
       case '--seconds':
         o.seconds = num(name, next(), 0.5, 3_600);
+        break;
+      case '--rounds':
+        o.rounds = Math.floor(num(name, next(), 1, 50));
         break;
       case '--warmup':
         o.warmupSeconds = num(name, next(), 0, 600);

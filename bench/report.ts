@@ -5,6 +5,7 @@ import type { BacklogResult, TrafficStats } from './backlog';
 import type { Options } from './options';
 import { REPO_ROOT } from './processes';
 import type { ScenarioResult } from './scenario';
+import { scenarioName } from './scenario-matrix';
 import type { SoakResult } from './soak';
 
 export function fmt(n: number | undefined, digits = 1): string {
@@ -64,6 +65,47 @@ export function matrixTable(results: ScenarioResult[]): string {
   return [head, sep, ...rows].join('\n');
 }
 
+function median(xs: number[]): number {
+  const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (!v.length) return NaN;
+  const m = v.length >> 1;
+  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+}
+
+function spread(xs: (number | undefined)[], digits: number): string {
+  const v = xs.filter((x): x is number => x !== undefined && Number.isFinite(x));
+  if (!v.length) return '-';
+  return `${fmt(median(v), digits)} (${fmt(Math.min(...v), digits)}–${fmt(Math.max(...v), digits)})`;
+}
+
+/**
+ * Each scenario over the rounds of a --rounds run: median and range of tx/s and of the
+ * ratio to the baseline, medians of the rest. Undefined when no scenario ran twice.
+ */
+export function roundsTable(results: ScenarioResult[]): string | undefined {
+  const byName = new Map<string, ScenarioResult[]>();
+  for (const r of results) {
+    const name = scenarioName(r.scenario);
+    const list = byName.get(name);
+    if (list) list.push(r);
+    else byName.set(name, [r]);
+  }
+  if (![...byName.values()].some((l) => l.length > 1)) return undefined;
+  const head = '| flow | db | transport | conc. | branches | rounds | tx/s: median (min–max) | ratio to baseline: median (min–max) | p50 ms | p99 ms | coord. CPU µs/tx |';
+  const sep = '|' + head.split('|').slice(1, -1).map(() => '---').join('|') + '|';
+  const rows = [...byName.values()].map((list) => {
+    const s = list[0].scenario;
+    const what = s.kind === 'baseline' ? 'baseline | - | unary, no coordinator' : `${s.wait ? s.flow : `${s.flow} wait=false`} | ${s.db} | ${s.transport}`;
+    const ratio = s.kind === 'baseline' ? '-' : spread(list.map((r) => r.ratio), 3);
+    const cpu = s.kind === 'baseline' ? '-' : fmt(median(list.map((r) => r.coordCpuUsPerTx ?? NaN)), 0);
+    return (
+      `| ${what} | ${s.concurrency} | ${s.branches} | ${list.length} | **${spread(list.map((r) => r.txPerSec), 0)}** | ${ratio} | ` +
+      `${fmt(median(list.map((r) => r.p50)))} | ${fmt(median(list.map((r) => r.p99)))} | ${cpu} |`
+    );
+  });
+  return [head, sep, ...rows].join('\n');
+}
+
 function matrixLegend(results: ScenarioResult[], mysqlSettings?: string): string {
   const fsyncCounters = results.find((r) => r.mysql)?.mysql?.fsyncCounters.join(' + ') ?? 'Innodb_data_fsyncs + Innodb_os_log_fsyncs';
   return [
@@ -105,7 +147,7 @@ function matrixDetails(results: ScenarioResult[]): string {
     if (r.participantCalls) parts.push(`participant calls ${JSON.stringify(r.participantCalls)}`);
     const lv = Object.entries(r.coordinatorLogLevels ?? {}).filter(([k]) => k !== 'info');
     if (lv.length) parts.push(`coordinator log lines ${JSON.stringify(Object.fromEntries(lv))}`);
-    out.push(`- #${i + 1}: ${parts.join('; ')}`);
+    out.push(`- #${i + 1}${r.scenario.round === undefined ? '' : ` (round ${r.scenario.round})`}: ${parts.join('; ')}`);
     for (const n of r.notes) out.push(`  - note: ${n}`);
   });
   return out.join('\n');
@@ -177,8 +219,18 @@ export function section(r: RunReport): string {
     `Load generator, coordinator, participant${usesMysql ? ' and MariaDB' : ''} all share these ${cpus} core(s), loopback only: the numbers are a floor for a dedicated coordinator host.`,
     `Load average (1/5/15 min) before: ${r.loadBefore}, after: ${loadAvg()} (anything else running on the host skews the numbers).`,
     `Settings: preset ${o.preset}, warm-up ${o.warmupSeconds} s, measured ${o.seconds} s per scenario, wait=${o.waits.join('/')}, ` +
-      `one gRPC connection per 64 workers, a fresh coordinator and database per scenario${o.redisUrl ? `, Redis ${o.redisUrl}` : ', no Redis'}.`,
+      `one gRPC connection per 64 workers, a fresh coordinator and database per scenario${o.redisUrl ? `, Redis ${o.redisUrl}` : ', no Redis'}` +
+      `${o.rounds > 1 ? `, ${o.rounds} rounds` : ''}.`,
   ];
+  const rounds = roundsTable(r.results);
+  if (rounds) {
+    out.push(
+      '',
+      `Over ${o.rounds} rounds (the whole matrix run ${o.rounds} times in a row; the table after this one has every round's rows, and its details say which round each is); p50, p99 and CPU are medians:`,
+      '',
+      rounds,
+    );
+  }
   if (r.results.length) out.push('', matrixTable(r.results), '', matrixLegend(r.results, r.mysqlSettings), '', matrixDetails(r.results));
   if (r.backlog) out.push('', backlogSection(r.backlog));
   if (r.soak) out.push('', soakSection(r.soak));

@@ -18,12 +18,16 @@ export interface CoordinatorScenario {
   branches: number;
   flow: Flow;
   wait: boolean;
+  /** Which round of a --rounds run (from 1); absent when the run has one round. */
+  round?: number;
 }
 
 export interface BaselineScenario {
   kind: 'baseline';
   concurrency: number;
   branches: number;
+  /** Which round of a --rounds run (from 1); absent when the run has one round. */
+  round?: number;
 }
 
 export type MatrixScenario = CoordinatorScenario | BaselineScenario;
@@ -62,8 +66,21 @@ function coordinatorScenarios(o: Options): CoordinatorScenario[] {
   }
 }
 
-/** The run order: per (concurrency, branches) group, baseline, up to BASELINE_EVERY coordinator scenarios, baseline, … */
+/**
+ * The run order: per (concurrency, branches) group, baseline, up to BASELINE_EVERY
+ * coordinator scenarios, baseline, …; with --rounds, that whole order again per round
+ * (rounds one after another, not each scenario N times in a row: a slow patch of the
+ * machine then hits one round of everything rather than all rounds of one scenario).
+ */
 export function planMatrix(o: Options): MatrixScenario[] {
+  const one = planRound(o);
+  if (o.rounds <= 1) return one;
+  const plan: MatrixScenario[] = [];
+  for (let round = 1; round <= o.rounds; round++) plan.push(...one.map((s) => ({ ...s, round })));
+  return plan;
+}
+
+function planRound(o: Options): MatrixScenario[] {
   const groups = new Map<string, CoordinatorScenario[]>();
   for (const s of coordinatorScenarios(o)) {
     const key = `${s.concurrency}/${s.branches}`;
@@ -109,7 +126,12 @@ export function estimateSoakSeconds(o: Options): number {
   return o.soakMinutes === undefined ? 0 : o.soakMinutes * 60 + 10;
 }
 
-export function describeScenario(s: MatrixScenario): string {
+/** What a scenario measures, the same in every round: the key its rounds are summarised by. */
+export function scenarioName(s: MatrixScenario): string {
   if (s.kind === 'baseline') return `baseline c=${s.concurrency} b=${s.branches}`;
   return `${s.flow}${s.wait ? '' : ' wait=false'} ${s.db}/${s.transport} c=${s.concurrency} b=${s.branches}`;
+}
+
+export function describeScenario(s: MatrixScenario): string {
+  return s.round === undefined ? scenarioName(s) : `${scenarioName(s)} (round ${s.round})`;
 }

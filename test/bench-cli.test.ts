@@ -36,6 +36,42 @@ describe('bench command line', function () {
     expect(stderr).to.include('unknown argument --frobnicate');
   });
 
+  it('--rounds must be a whole number of rounds from 1: exit 2 otherwise', async () => {
+    const { code, stderr } = await bench(['--rounds', '0', '--plan']);
+    expect(code).to.equal(2);
+    expect(stderr).to.include('--rounds must be a number in [1, 50]');
+  });
+
+  it('--rounds N runs the whole matrix N times in a row and gives each scenario its median and range over them', async () => {
+    const plan = await bench([...TINY_RUN, '--rounds', '3', '--plan']);
+    expect(plan.code, plan.stderr).to.equal(0);
+    const planned = plan.stdout.split('\n').filter((l) => /^\d+\. /.test(l)).map((l) => l.replace(/^\d+\. /, '').replace(/ \(~\d+ s\)$/, ''));
+    const round = (k: number) => planned.filter((l) => l.endsWith(`(round ${k})`)).map((l) => l.replace(/ \(round \d\)$/, ''));
+    expect(round(1)).to.have.length.above(2); // baselines around the coordinator scenarios
+    expect(planned).to.have.length(3 * round(1).length);
+    expect(round(2), 'round 2 repeats round 1').to.deep.equal(round(1));
+    expect(round(3), 'round 3 repeats round 1').to.deep.equal(round(1));
+    expect(planned.slice(0, round(1).length).every((l) => l.endsWith('(round 1)')), 'rounds run one after another').to.equal(true);
+
+    const run = await bench([...TINY_RUN, '--transport', 'stream', '--rounds', '3']);
+    expect(run.code, run.stderr).to.equal(0);
+    expect(run.stdout).to.include('Over 3 rounds');
+    // Every round's row of the coordinator scenario, from the full table: tx/s and ratio.
+    const rows = run.stdout.split('\n').filter((l) => /^\| \d+ \| execute wait=false \| sqlite \| stream \| 2 \| 2 \|/.test(l));
+    expect(rows, 'one row per round').to.have.length(3);
+    const cells = rows.map((l) => l.split('|').map((c) => c.trim()));
+    const tx = cells.map((c) => c[7].replace(/\*/g, '')).sort((a, b) => Number(a) - Number(b));
+    const ratio = cells.map((c) => Number(c[18])).sort((a, b) => a - b);
+    const summary = run.stdout.split('\n').find((l) => l.startsWith('| execute wait=false | sqlite | stream | 2 | 2 | 3 |'));
+    expect(summary, 'the scenario in the rounds table').to.be.a('string');
+    const s = summary!.split('|').map((c) => c.trim());
+    // Median (the middle of three, not the mean) and range, as the full table prints them.
+    expect(s[7]).to.equal(`**${tx[1]} (${tx[0]}–${tx[2]})**`);
+    expect(s[8]).to.equal(`${ratio[1].toFixed(3)} (${ratio[0].toFixed(3)}–${ratio[2].toFixed(3)})`);
+    const baseline = run.stdout.split('\n').find((l) => l.startsWith('| baseline | - | unary, no coordinator | 2 | 2 | 6 |'));
+    expect(baseline, 'the baseline, two per round, in the rounds table').to.be.a('string');
+  });
+
   it('leaves the tracked bench/RESULTS.md alone unless asked; --results FILE writes there', async () => {
     const before = fs.readFileSync(TRACKED_RESULTS);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tcc-bench-cli-'));
