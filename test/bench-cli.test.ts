@@ -25,7 +25,7 @@ describe('bench command line', function () {
   it('--help answers on stdout with every option, exit 0', async () => {
     const { code, stdout } = await bench(['--help']);
     expect(code).to.equal(0);
-    for (const option of ['--seconds', '--concurrency', '--db', '--wait', '--mysql-url', '--write', '--results', '--profile', '--transport']) {
+    for (const option of ['--seconds', '--concurrency', '--db', '--wait', '--mysql-url', '--write', '--results', '--profile', '--transport', '--rounds']) {
       expect(stdout).to.include(option);
     }
   });
