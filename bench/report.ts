@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import type { BacklogResult, TrafficStats } from './backlog';
 import type { Options } from './options';
 import { REPO_ROOT } from './processes';
-import type { ScenarioResult } from './scenario';
+import { percentile, type ScenarioResult } from './scenario';
 import { scenarioName } from './scenario-matrix';
 import type { SoakResult } from './soak';
 
@@ -65,11 +65,9 @@ export function matrixTable(results: ScenarioResult[]): string {
   return [head, sep, ...rows].join('\n');
 }
 
+/** The bench's p50 (nearest rank, as for latencies) of the finite values; NaN when there are none. */
 function median(xs: number[]): number {
-  const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
-  if (!v.length) return NaN;
-  const m = v.length >> 1;
-  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+  return percentile(Float64Array.from(xs.filter((x) => Number.isFinite(x))).sort(), 50);
 }
 
 function spread(xs: (number | undefined)[], digits: number): string {
